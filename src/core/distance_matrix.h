@@ -1,0 +1,24 @@
+// Many-against-many distances through blocked matrix multiplication (OpenBLAS sgemm).
+//
+// For L2 the identity |q - x|^2 = |q|^2 + |x|^2 - 2<q, x> turns a block of distances into one
+// GEMM plus two norm vectors; IP and cosine are the GEMM itself. This is what makes the exact Flat
+// index fast on batches, and what k-means assignment uses later. L1 has no GEMM form and falls back
+// to the SIMD one-against-many kernel.
+#pragma once
+
+#include <cstddef>
+
+#include "core/metric.h"
+
+namespace vecstream {
+
+/// Squared L2 norms of n rows of dimension d (contiguous), into out[n].
+void row_norms_sq(const float* x, size_t n, size_t d, float* out);
+
+/// out[i*nb + j] = ordering distance (metric.h) between queries[i] and base[j].
+/// `base_norms_sq` may be null (computed on the fly) and is used only for L2.
+/// Rows are contiguous (stride d). Single-threaded: callers split queries over threads.
+void distance_matrix(Metric m, const float* queries, size_t nq, const float* base, size_t nb,
+                     size_t d, const float* base_norms_sq, float* out);
+
+}  // namespace vecstream

@@ -1,0 +1,928 @@
+#include "index/hnsw_graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+
+#include "core/thread_pool.h"
+#include "index/index_file.h"
+
+namespace vecstream {
+
+namespace {
+
+std::atomic<uint64_t> g_graph_uid{1};
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+inline void prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+
+using Cand = DistId<uint32_t>;
+// std heap helpers: candidates are a min-heap, results a max-heap.
+inline bool greater_dist(const Cand& a, const Cand& b) { return a.distance > b.distance; }
+inline bool less_dist(const Cand& a, const Cand& b) { return a.distance < b.distance; }
+
+// Thread-local table of this thread's search contexts, one per graph it has searched.
+struct ContextTable {
+  uint64_t last_uid = 0;
+  SearchContext* last = nullptr;
+  std::unordered_map<uint64_t, std::shared_ptr<SearchContext>> by_graph;
+};
+thread_local ContextTable tl_contexts;
+
+// Relaxed diversity rule for repairs (Vamana's alpha, on squared distances): admits a candidate
+// unless a kept neighbour is clearly closer to it than s is.
+constexpr float kRepairAlpha = 1.44f;
+
+}  // namespace
+
+HnswGraph::HnswGraph(size_t dim, Metric metric, const HnswParams& params)
+    : dim_(dim),
+      metric_(metric),
+      params_(params),
+      M_(params.M),
+      M0_(params.M * 2),
+      level_mult_(1.0 / std::log(static_cast<double>(std::max<size_t>(params.M, 2)))),
+      uid_(g_graph_uid.fetch_add(1)),
+      node_mu_(new std::mutex[kNodeStripes]),
+      id_mu_(new std::mutex[kIdStripes]),
+      pool_(std::make_unique<ThreadPool>(params.threads)) {
+  size_t links_end = sizeof(NodeHead) + M0_ * sizeof(uint32_t);
+  vector_offset_ = (links_end + 31) & ~size_t{31};
+  block_bytes_ = (vector_offset_ + dim_ * sizeof(float) + 63) & ~size_t{63};
+  const DistanceKernels& k = kernels();
+  switch (metric_) {
+    case Metric::kL2: raw_ = k.l2sq; scale_ = 1.0f; offset_ = 0.0f; break;
+    case Metric::kInnerProduct: raw_ = k.dot; scale_ = -1.0f; offset_ = 0.0f; break;
+    case Metric::kCosine: raw_ = k.dot; scale_ = -1.0f; offset_ = 1.0f; break;
+    case Metric::kL1: raw_ = k.l1; scale_ = 1.0f; offset_ = 0.0f; break;
+  }
+}
+
+HnswGraph::~HnswGraph() {
+  {
+    std::lock_guard<std::mutex> lock(ctx_mu_);
+    for (auto& c : contexts_) c->graph_alive.store(false, std::memory_order_release);
+  }
+  uint32_t hw = high_water_.load();
+  for (uint32_t s = 0; s < hw; ++s) delete[] head(s).upper;
+  for (uint8_t* c : chunk_memory_) std::free(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+void HnswGraph::ensure_capacity(uint32_t slots) {
+  // alloc_mu_ held.
+  while (capacity_.load(std::memory_order_relaxed) < slots) {
+    if (chunks_ == dir_capacity_) {
+      size_t cap = std::max<size_t>(16, dir_capacity_ * 2);
+      std::unique_ptr<uint8_t*[]> fresh(new uint8_t*[cap]());
+      uint8_t** old = dir_.load(std::memory_order_relaxed);
+      if (old != nullptr) std::memcpy(fresh.get(), old, chunks_ * sizeof(uint8_t*));
+      uint8_t** raw = fresh.get();
+      old_dirs_.push_back(std::unique_ptr<uint8_t**[]>(reinterpret_cast<uint8_t***>(fresh.release())));
+      dir_.store(raw, std::memory_order_release);
+      dir_capacity_ = cap;
+    }
+    size_t bytes = block_bytes_ * kChunkNodes;
+    auto* mem = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
+    if (mem == nullptr) throw std::bad_alloc();
+    std::memset(mem, 0, bytes);
+    chunk_memory_.push_back(mem);
+    dir_.load(std::memory_order_relaxed)[chunks_] = mem;
+    ++chunks_;
+    capacity_.store(static_cast<uint32_t>(chunks_ * kChunkNodes), std::memory_order_release);
+  }
+}
+
+uint32_t HnswGraph::allocate_slot() {
+  std::lock_guard<std::mutex> lock(alloc_mu_);
+  if (free_.empty() && !retired_.empty()) reclaim_retired_locked();
+  if (!free_.empty()) {
+    uint32_t s = free_.back();
+    free_.pop_back();
+    return s;
+  }
+  uint32_t s = high_water_.load(std::memory_order_relaxed);
+  ensure_capacity(s + 1);
+  high_water_.store(s + 1, std::memory_order_release);
+  return s;
+}
+
+// Moves retired slots whose readers have drained onto the free list. alloc_mu_ held.
+void HnswGraph::reclaim_retired_locked() {
+  uint64_t oldest_active = UINT64_MAX;
+  {
+    std::lock_guard<std::mutex> lock(ctx_mu_);
+    for (auto& c : contexts_) {
+      uint64_t e = c->active_epoch.load(std::memory_order_seq_cst);
+      if (e != 0) oldest_active = std::min(oldest_active, e);
+    }
+  }
+  // A slot retired at epoch E is safe once every active search started at epoch >= E.
+  auto safe_end = std::partition(retired_.begin(), retired_.end(),
+                                 [&](const auto& r) { return r.second > oldest_active; });
+  for (auto it = safe_end; it != retired_.end(); ++it) {
+    NodeHead& h = head(it->first);
+    delete[] h.upper;
+    if (h.level > 0) upper_bytes_.fetch_sub(h.level * (M_ + 1) * sizeof(uint32_t));
+    h.upper = nullptr;
+    h.state.store(static_cast<uint8_t>(NodeState::kFree), std::memory_order_release);
+    free_.push_back(it->first);
+  }
+  retired_.erase(safe_end, retired_.end());
+}
+
+std::atomic<uint32_t>* HnswGraph::list(uint32_t slot, uint32_t level,
+                                       std::atomic<uint32_t>** count) const {
+  if (level == 0) {
+    *count = &head(slot).count0;
+    return links0(slot);
+  }
+  std::atomic<uint32_t>* up = head(slot).upper + (level - 1) * (M_ + 1);
+  *count = up;
+  return up + 1;
+}
+
+uint32_t HnswGraph::random_level() {
+  uint64_t r = splitmix64(params_.seed ^ splitmix64(level_counter_.fetch_add(1)));
+  double u = (static_cast<double>(r >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  double level = -std::log(u) * level_mult_;
+  return static_cast<uint32_t>(std::min<double>(level, kMaxLevel));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers' contexts and epochs
+
+SearchContext& HnswGraph::context() const {
+  ContextTable& t = tl_contexts;
+  if (t.last_uid == uid_) return *t.last;
+  auto it = t.by_graph.find(uid_);
+  if (it == t.by_graph.end()) {
+    // Drop entries of graphs that are gone, then adopt an orphaned context or make one.
+    for (auto e = t.by_graph.begin(); e != t.by_graph.end();) {
+      if (!e->second->graph_alive.load(std::memory_order_acquire)) e = t.by_graph.erase(e);
+      else ++e;
+    }
+    std::shared_ptr<SearchContext> ctx;
+    {
+      std::lock_guard<std::mutex> lock(ctx_mu_);
+      for (auto& c : contexts_) {
+        if (c.use_count() == 1) {  // its thread has exited
+          ctx = c;
+          break;
+        }
+      }
+      if (!ctx) {
+        ctx = std::make_shared<SearchContext>();
+        contexts_.push_back(ctx);
+      }
+    }
+    it = t.by_graph.emplace(uid_, std::move(ctx)).first;
+  }
+  t.last_uid = uid_;
+  t.last = it->second.get();
+  return *t.last;
+}
+
+void HnswGraph::enter(SearchContext& ctx) const {
+  // Publish the epoch before reading any link (Dekker-style with reclaim_retired_locked).
+  ctx.active_epoch.store(epoch_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void HnswGraph::leave(SearchContext& ctx) const {
+  ctx.active_epoch.store(0, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+uint32_t HnswGraph::greedy_descend(const float* q, uint32_t ep, float* ep_dist,
+                                   uint32_t from_level, uint32_t to_level, uint32_t limit) const {
+  float best = *ep_dist;
+  for (uint32_t level = from_level; level > to_level; --level) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      std::atomic<uint32_t>* count;
+      std::atomic<uint32_t>* links = list(ep, level, &count);
+      uint32_t n = std::min<uint32_t>(count->load(std::memory_order_acquire), M_);
+      for (uint32_t i = 0; i < n; ++i) {
+        uint32_t c = links[i].load(std::memory_order_acquire);
+        if (c >= limit) continue;
+        float d = dist(q, vec(c));
+        if (d < best) {
+          best = d;
+          ep = c;
+          changed = true;
+        }
+      }
+    }
+  }
+  *ep_dist = best;
+  return ep;
+}
+
+// Beam search on one level. Results (ctx.top, a max-heap of at most ef) hold only nodes that may
+// be returned: live ones passing the filter for queries; any non-deleted node for construction.
+template <bool kFiltered>
+void HnswGraph::search_level(const float* q, uint32_t ep, float ep_dist, size_t ef,
+                             uint32_t level, const IdFilter* filter, bool construction,
+                             SearchContext& ctx, uint32_t limit) const {
+  auto& cand = ctx.candidates;
+  auto& top = ctx.top;
+  cand.clear();
+  top.clear();
+  ctx.visited.begin(limit);
+
+  auto returnable = [&](uint32_t s) {
+    auto st = static_cast<NodeState>(head(s).state.load(std::memory_order_acquire));
+    if (construction) return st == NodeState::kLive || st == NodeState::kPending;
+    if (st != NodeState::kLive) return false;
+    if constexpr (kFiltered) return filter->allowed(head(s).label);
+    return true;
+  };
+
+  float bound = std::numeric_limits<float>::infinity();
+  if (returnable(ep)) {
+    top.push_back({ep_dist, ep});
+    bound = ep_dist;
+  }
+  cand.push_back({ep_dist, ep});
+  ctx.visited.test_and_set(ep);
+
+  while (!cand.empty()) {
+    Cand c = cand.front();
+    if (c.distance > bound && top.size() >= ef) break;
+    std::pop_heap(cand.begin(), cand.end(), greater_dist);
+    cand.pop_back();
+
+    std::atomic<uint32_t>* count;
+    std::atomic<uint32_t>* links = list(c.id, level, &count);
+    uint32_t n = std::min<uint32_t>(count->load(std::memory_order_acquire),
+                                    static_cast<uint32_t>(max_links(level)));
+    // Prefetch the first neighbours' blocks before the loop, then one ahead inside it.
+    if (n > 0) {
+      uint32_t f = links[0].load(std::memory_order_acquire);
+      if (f < limit) prefetch(vec(f));
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      uint32_t s = links[i].load(std::memory_order_acquire);
+      if (i + 1 < n) {
+        uint32_t nx = links[i + 1].load(std::memory_order_acquire);
+        if (nx < limit) {
+          prefetch(vec(nx));
+          prefetch(ctx.visited.prefetch_address(nx));
+        }
+      }
+      if (s >= limit || ctx.visited.test_and_set(s)) continue;
+      float d = dist(q, vec(s));
+      if (top.size() < ef || d < bound) {
+        cand.push_back({d, s});
+        std::push_heap(cand.begin(), cand.end(), greater_dist);
+        if (returnable(s)) {
+          top.push_back({d, s});
+          std::push_heap(top.begin(), top.end(), less_dist);
+          if (top.size() > ef) {
+            std::pop_heap(top.begin(), top.end(), less_dist);
+            top.pop_back();
+          }
+          bound = top.front().distance;
+        }
+      }
+    }
+  }
+}
+
+void HnswGraph::search(const float* q, size_t k, size_t ef, const IdFilter* filter, Neighbor* out,
+                       size_t* found) const {
+  SearchContext& ctx = context();
+  if (metric_normalizes(metric_)) {
+    ctx.query.assign(q, q + dim_);
+    normalize_l2(ctx.query.data(), dim_);
+    q = ctx.query.data();
+  }
+  enter(ctx);
+  *found = 0;
+  uint64_t e = entry_.load(std::memory_order_acquire);
+  if (e != UINT64_MAX) {
+    uint32_t limit = capacity_.load(std::memory_order_acquire);
+    uint32_t ep = static_cast<uint32_t>(e);
+    uint32_t top_level = static_cast<uint32_t>(e >> 32);
+    float d = dist(q, vec(ep));
+    ep = greedy_descend(q, ep, &d, top_level, 0, limit);
+    if (filter != nullptr && !filter->empty()) {
+      search_level<true>(q, ep, d, ef, 0, filter, false, ctx, limit);
+    } else {
+      search_level<false>(q, ep, d, ef, 0, nullptr, false, ctx, limit);
+    }
+    auto& top = ctx.top;
+    std::sort_heap(top.begin(), top.end(), less_dist);
+    size_t n = std::min(k, top.size());
+    for (size_t i = 0; i < n; ++i) out[i] = Neighbor{head(top[i].id).label, top[i].distance};
+    *found = n;
+  }
+  leave(ctx);
+}
+
+void HnswGraph::search_batch(const float* q, size_t nq, size_t k, size_t ef,
+                             const IdFilter* filter, Neighbor* out, size_t* found) const {
+  pool_->parallel_for(nq, 8, [&](size_t b, size_t e, size_t) {
+    for (size_t i = b; i < e; ++i) search(q + i * dim_, k, ef, filter, out + i * k, found + i);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Insert
+
+// The HNSW neighbour-selection heuristic: walk candidates closest first and keep one only if it is
+// closer to the base than to every neighbour kept so far (keeps links spread in all directions).
+void HnswGraph::select_neighbors(const float* base, std::vector<Cand>& cand, size_t m,
+                                 std::vector<uint32_t>& out) const {
+  (void)base;
+  out.clear();
+  std::sort(cand.begin(), cand.end(), less_dist);
+  if (cand.size() < m) {
+    for (auto& c : cand) out.push_back(c.id);
+    return;
+  }
+  for (const Cand& c : cand) {
+    if (out.size() >= m) break;
+    const float* cv = vec(c.id);
+    bool keep = true;
+    for (uint32_t s : out) {
+      if (dist(cv, vec(s)) < c.distance) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) out.push_back(c.id);
+  }
+}
+
+void HnswGraph::write_list(uint32_t slot, uint32_t level, const std::vector<uint32_t>& ids) {
+  std::atomic<uint32_t>* count;
+  std::atomic<uint32_t>* links = list(slot, level, &count);
+  for (size_t i = 0; i < ids.size(); ++i) links[i].store(ids[i], std::memory_order_release);
+  count->store(static_cast<uint32_t>(ids.size()), std::memory_order_release);
+}
+
+void HnswGraph::add_back_link(uint32_t node, uint32_t level, uint32_t new_node, float d) {
+  std::lock_guard<std::mutex> lock(node_mutex(node));
+  std::atomic<uint32_t>* count;
+  std::atomic<uint32_t>* links = list(node, level, &count);
+  uint32_t n = count->load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (links[i].load(std::memory_order_relaxed) == new_node) return;
+  }
+  const size_t cap = max_links(level);
+  if (n < cap) {
+    links[n].store(new_node, std::memory_order_release);
+    count->store(n + 1, std::memory_order_release);
+    return;
+  }
+  // Full: re-select among the current links plus the newcomer, dropping deleted nodes.
+  thread_local std::vector<Cand> cand;
+  thread_local std::vector<uint32_t> keep;
+  cand.clear();
+  const float* base = vec(node);
+  cand.push_back({d, new_node});
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t s = links[i].load(std::memory_order_relaxed);
+    if (static_cast<NodeState>(head(s).state.load(std::memory_order_acquire)) ==
+        NodeState::kDeleted) {
+      continue;
+    }
+    cand.push_back({dist(base, vec(s)), s});
+  }
+  select_neighbors(base, cand, cap, keep);
+  write_list(node, level, keep);
+}
+
+void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
+  SearchContext& ctx = context();
+  std::unique_lock<std::mutex> top_lock(entry_mu_, std::defer_lock);
+  uint64_t e = entry_.load(std::memory_order_acquire);
+  if (e == UINT64_MAX || level > (e >> 32)) {
+    top_lock.lock();  // this insert may become the entry point: serialise with its peers
+    e = entry_.load(std::memory_order_acquire);
+    if (e == UINT64_MAX) {
+      entry_.store((uint64_t{level} << 32) | slot, std::memory_order_release);
+      return;
+    }
+    if (level <= (e >> 32)) top_lock.unlock();
+  }
+  uint32_t ep = static_cast<uint32_t>(e);
+  uint32_t top_level = static_cast<uint32_t>(e >> 32);
+  uint32_t limit = capacity_.load(std::memory_order_acquire);
+  float d = dist(v, vec(ep));
+  if (top_level > level) ep = greedy_descend(v, ep, &d, top_level, level, limit);
+
+  thread_local std::vector<Cand> cand;
+  thread_local std::vector<uint32_t> chosen;
+  for (int l = static_cast<int>(std::min(level, top_level)); l >= 0; --l) {
+    const uint32_t lv = static_cast<uint32_t>(l);
+    search_level<false>(v, ep, d, params_.ef_construction, lv, nullptr, true, ctx, limit);
+    cand.assign(ctx.top.begin(), ctx.top.end());
+    // Next level starts from the closest found here.
+    if (!cand.empty()) {
+      auto best = std::min_element(cand.begin(), cand.end(), less_dist);
+      ep = best->id;
+      d = best->distance;
+    }
+    cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == slot; }),
+               cand.end());
+    select_neighbors(v, cand, M_, chosen);
+    {
+      std::lock_guard<std::mutex> lock(node_mutex(slot));
+      write_list(slot, lv, chosen);
+    }
+    for (uint32_t n : chosen) add_back_link(n, lv, slot, dist(v, vec(n)));
+  }
+  if (top_lock.owns_lock() && level > top_level) {
+    entry_.store((uint64_t{level} << 32) | slot, std::memory_order_release);
+  }
+}
+
+Status HnswGraph::add_one(Id id, const float* v) {
+  std::shared_lock<std::shared_mutex> writers(writers_mu_);
+  std::lock_guard<std::mutex> id_lock(id_mutex(id));
+  thread_local std::vector<float> normalized;
+  if (metric_normalizes(metric_)) {
+    normalized.assign(v, v + dim_);
+    normalize_l2(normalized.data(), dim_);
+    v = normalized.data();
+  }
+  uint32_t old = kNone;
+  {
+    std::shared_lock<std::shared_mutex> lock(map_mu_);
+    if (auto it = id_map_.find(id); it != id_map_.end()) old = it->second;
+  }
+  uint32_t slot = allocate_slot();
+  uint32_t level = random_level();
+  NodeHead& h = head(slot);
+  h.label = id;
+  h.level = static_cast<uint8_t>(level);
+  h.count0.store(0, std::memory_order_relaxed);
+  if (level > 0) {
+    size_t n = level * (M_ + 1);
+    h.upper = new std::atomic<uint32_t>[n];
+    for (size_t i = 0; i < n; ++i) h.upper[i].store(0, std::memory_order_relaxed);
+    upper_bytes_.fetch_add(n * sizeof(uint32_t));
+  }
+  std::memcpy(block(slot) + vector_offset_, v, dim_ * sizeof(float));
+  h.state.store(static_cast<uint8_t>(NodeState::kPending), std::memory_order_release);
+
+  link_new_node(slot, v, level);
+
+  if (old != kNone) {  // upsert: the old copy leaves results as the new one enters
+    head(old).state.store(static_cast<uint8_t>(NodeState::kDeleted), std::memory_order_release);
+    deleted_.fetch_add(1);
+  } else {
+    live_.fetch_add(1);
+  }
+  h.state.store(static_cast<uint8_t>(NodeState::kLive), std::memory_order_release);
+  {
+    std::unique_lock<std::shared_mutex> lock(map_mu_);
+    id_map_[id] = slot;
+  }
+  return Status::ok();
+}
+
+Status HnswGraph::add(Id id, const float* v) {
+  Status s = add_one(id, v);
+  maybe_consolidate();
+  return s;
+}
+
+Status HnswGraph::add_batch(const Id* ids, const float* v, size_t n) {
+  pool_->parallel_for(n, 16, [&](size_t b, size_t e, size_t) {
+    for (size_t i = b; i < e; ++i) (void)add_one(ids[i], v + i * dim_);
+  });
+  maybe_consolidate();
+  return Status::ok();
+}
+
+Status HnswGraph::remove(Id id) {
+  {
+    std::shared_lock<std::shared_mutex> writers(writers_mu_);
+    std::lock_guard<std::mutex> id_lock(id_mutex(id));
+    uint32_t slot;
+    {
+      std::unique_lock<std::shared_mutex> lock(map_mu_);
+      auto it = id_map_.find(id);
+      if (it == id_map_.end()) return Status::not_found("id " + std::to_string(id) + " not in index");
+      slot = it->second;
+      id_map_.erase(it);
+    }
+    head(slot).state.store(static_cast<uint8_t>(NodeState::kDeleted), std::memory_order_release);
+    live_.fetch_sub(1);
+    deleted_.fetch_add(1);
+  }
+  maybe_consolidate();
+  return Status::ok();
+}
+
+bool HnswGraph::contains(Id id) const {
+  std::shared_lock<std::shared_mutex> lock(map_mu_);
+  return id_map_.count(id) != 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consolidation: rewire around deleted nodes, then retire them.
+
+void HnswGraph::maybe_consolidate() {
+  size_t del = deleted_.load(std::memory_order_relaxed);
+  size_t total = del + live_.load(std::memory_order_relaxed);
+  if (del < 64 || static_cast<double>(del) < params_.consolidate_ratio * static_cast<double>(total)) {
+    return;
+  }
+  (void)consolidate();
+}
+
+Status HnswGraph::consolidate() {
+  bool expected = false;
+  if (!consolidating_.compare_exchange_strong(expected, true)) return Status::ok();  // one at a time
+  std::unique_lock<std::shared_mutex> writers(writers_mu_);
+  const uint32_t hw = high_water_.load(std::memory_order_acquire);
+  auto state = [&](uint32_t s) {
+    return static_cast<NodeState>(head(s).state.load(std::memory_order_acquire));
+  };
+  std::vector<uint32_t> dead;
+  uint32_t max_live_level = 0, new_entry = kNone;
+  for (uint32_t s = 0; s < hw; ++s) {
+    NodeState st = state(s);
+    if (st == NodeState::kDeleted) dead.push_back(s);
+    if (st == NodeState::kLive && (new_entry == kNone || head(s).level > max_live_level)) {
+      new_entry = s;
+      max_live_level = head(s).level;
+    }
+  }
+  if (dead.empty()) {
+    consolidating_.store(false);
+    return Status::ok();
+  }
+  // A deleted entry point must hand over before it is unlinked.
+  uint64_t e = entry_.load(std::memory_order_acquire);
+  if (e != UINT64_MAX && state(static_cast<uint32_t>(e)) == NodeState::kDeleted) {
+    entry_.store(new_entry == kNone ? UINT64_MAX : (uint64_t{max_live_level} << 32) | new_entry,
+                 std::memory_order_release);
+  }
+  uint64_t entry_now = entry_.load(std::memory_order_acquire);
+  const uint32_t limit = capacity_.load(std::memory_order_acquire);
+
+  pool_->parallel_for(hw, 256, [&](size_t b, size_t en, size_t) {
+    std::vector<Cand> cand;
+    std::vector<uint32_t> keep;
+    for (size_t si = b; si < en; ++si) {
+      const uint32_t s = static_cast<uint32_t>(si);
+      if (state(s) != NodeState::kLive) continue;
+      const float* base = vec(s);
+      for (uint32_t level = 0; level <= 0; ++level) {  // upper levels: re-linked by search below
+        std::atomic<uint32_t>* count;
+        std::atomic<uint32_t>* links = list(s, level, &count);
+        uint32_t n = count->load(std::memory_order_acquire);
+        bool touched = false;
+        for (uint32_t i = 0; i < n && !touched; ++i) {
+          touched = state(links[i].load(std::memory_order_relaxed)) == NodeState::kDeleted;
+        }
+        if (!touched) continue;
+        // Surviving links stay as they are: they carry the diversity (heuristic picks and
+        // back-links) that makes the graph navigable. The deleted ones are replaced from the live
+        // neighbours of the deleted nodes and a short local search from s, admitted by the same
+        // diversity rule as an insert, seeded with the survivors, up to the list's former size.
+        keep.clear();
+        cand.clear();
+        for (uint32_t i = 0; i < n; ++i) {
+          uint32_t c = links[i].load(std::memory_order_relaxed);
+          if (state(c) == NodeState::kLive) keep.push_back(c);
+        }
+        auto offer = [&](uint32_t c) {
+          if (c == s || state(c) != NodeState::kLive) return;
+          if (std::find(keep.begin(), keep.end(), c) != keep.end()) return;
+          for (const Cand& x : cand) {
+            if (x.id == c) return;
+          }
+          cand.push_back({dist(base, vec(c)), c});
+        };
+        for (uint32_t i = 0; i < n; ++i) {
+          uint32_t c = links[i].load(std::memory_order_relaxed);
+          if (state(c) != NodeState::kDeleted) continue;
+          std::atomic<uint32_t>* dcount;
+          std::atomic<uint32_t>* dlinks = list(c, level, &dcount);
+          for (uint32_t j = 0, dn = dcount->load(std::memory_order_acquire); j < dn; ++j) {
+            offer(dlinks[j].load(std::memory_order_relaxed));
+          }
+        }
+        {
+          SearchContext& ctx = context();
+          search_level<false>(base, s, 0.0f, std::max<size_t>(M0_, params_.ef_construction / 2), 0,
+                              nullptr, true, ctx, limit);
+          for (const Cand& c : ctx.top) offer(c.id);
+        }
+        std::sort(cand.begin(), cand.end(), less_dist);
+        const size_t target = std::min<size_t>(n, max_links(level));
+        for (const Cand& c : cand) {
+          if (keep.size() >= target) break;
+          const float* cv = vec(c.id);
+          bool diverse = true;
+          for (uint32_t k : keep) {
+            if (kRepairAlpha * dist(cv, vec(k)) < c.distance) {
+              diverse = false;
+              break;
+            }
+          }
+          if (diverse) keep.push_back(c.id);
+        }
+        std::lock_guard<std::mutex> lock(node_mutex(s));
+        write_list(s, level, keep);
+      }
+    }
+  });
+
+  // Upper levels hold the long links that carry a query to the right region; bridging there loses
+  // them, so a live node whose upper list lost a neighbour is re-linked at that level by a search,
+  // exactly as an insert would link it (upper levels hold ~1/M of the nodes: this stays cheap).
+  if (entry_now != UINT64_MAX) {
+    SearchContext& ctx = context();
+    const uint32_t top = static_cast<uint32_t>(entry_now >> 32);
+    std::vector<Cand> cand;
+    std::vector<uint32_t> chosen;
+    for (uint32_t level = top; level >= 1; --level) {
+      for (uint32_t s = 0; s < hw; ++s) {
+        if (state(s) != NodeState::kLive || head(s).level < level) continue;
+        std::atomic<uint32_t>* count;
+        std::atomic<uint32_t>* links = list(s, level, &count);
+        const uint32_t n = count->load(std::memory_order_acquire);
+        bool touched = false;
+        for (uint32_t i = 0; i < n && !touched; ++i) {
+          touched = state(links[i].load(std::memory_order_relaxed)) == NodeState::kDeleted;
+        }
+        if (!touched || s == static_cast<uint32_t>(entry_now)) {
+          if (touched) {  // the entry point only drops its dead links; everyone else links to it
+            chosen.clear();
+            for (uint32_t i = 0; i < n; ++i) {
+              uint32_t t = links[i].load(std::memory_order_relaxed);
+              if (state(t) == NodeState::kLive) chosen.push_back(t);
+            }
+            std::lock_guard<std::mutex> lock(node_mutex(s));
+            write_list(s, level, chosen);
+          }
+          continue;
+        }
+        const float* v = vec(s);
+        uint32_t ep = static_cast<uint32_t>(entry_now);
+        float d = dist(v, vec(ep));
+        if (top > level) ep = greedy_descend(v, ep, &d, top, level, limit);
+        search_level<false>(v, ep, d, params_.ef_construction, level, nullptr, true, ctx, limit);
+        cand.assign(ctx.top.begin(), ctx.top.end());
+        cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
+                   cand.end());
+        select_neighbors(v, cand, M_, chosen);
+        {
+          std::lock_guard<std::mutex> lock(node_mutex(s));
+          write_list(s, level, chosen);
+        }
+        for (uint32_t t : chosen) add_back_link(t, level, s, dist(v, vec(t)));
+      }
+    }
+  }
+
+  // Repair: a live node left with too few out-links, or with no in-link at all (everyone who
+  // pointed at it was deleted and the bridging chose others), is re-linked as if inserted anew.
+  if (entry_now != UINT64_MAX) {
+    std::vector<uint32_t> in_degree(hw, 0);
+    for (uint32_t s = 0; s < hw; ++s) {
+      if (state(s) != NodeState::kLive) continue;
+      std::atomic<uint32_t>* count;
+      std::atomic<uint32_t>* links = list(s, 0, &count);
+      for (uint32_t i = 0, n = count->load(std::memory_order_acquire); i < n; ++i) {
+        ++in_degree[links[i].load(std::memory_order_relaxed)];
+      }
+    }
+    std::vector<uint32_t> weak;
+    const uint32_t ep_slot = static_cast<uint32_t>(entry_now);
+    for (uint32_t s = 0; s < hw; ++s) {
+      if (state(s) != NodeState::kLive || s == ep_slot) continue;
+      if (in_degree[s] == 0 || head(s).count0.load(std::memory_order_acquire) < std::max<size_t>(1, M_ / 4)) {
+        weak.push_back(s);
+      }
+    }
+    SearchContext& ctx = context();
+    std::vector<Cand> cand;
+    std::vector<uint32_t> chosen;
+    for (uint32_t s : weak) {
+      const float* v = vec(s);
+      uint32_t ep = ep_slot;
+      float d = dist(v, vec(ep));
+      ep = greedy_descend(v, ep, &d, static_cast<uint32_t>(entry_now >> 32), 0, limit);
+      search_level<false>(v, ep, d, params_.ef_construction, 0, nullptr, true, ctx, limit);
+      cand.assign(ctx.top.begin(), ctx.top.end());
+      // Keep what it has: merge its surviving links into the candidates.
+      {
+        std::atomic<uint32_t>* count;
+        std::atomic<uint32_t>* links = list(s, 0, &count);
+        for (uint32_t i = 0, n = count->load(std::memory_order_acquire); i < n; ++i) {
+          uint32_t t = links[i].load(std::memory_order_relaxed);
+          if (std::none_of(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == t; })) {
+            cand.push_back({dist(v, vec(t)), t});
+          }
+        }
+      }
+      cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
+                 cand.end());
+      select_neighbors(v, cand, M_, chosen);
+      {
+        std::lock_guard<std::mutex> lock(node_mutex(s));
+        write_list(s, 0, chosen);
+      }
+      for (uint32_t n : chosen) add_back_link(n, 0, s, dist(v, vec(n)));
+    }
+  }
+
+  // Retire: readers that started before this epoch may still hold links to these slots.
+  for (uint32_t s : dead) {
+    head(s).state.store(static_cast<uint8_t>(NodeState::kRetired), std::memory_order_release);
+  }
+  uint64_t retire_epoch = epoch_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  {
+    std::lock_guard<std::mutex> lock(alloc_mu_);
+    for (uint32_t s : dead) retired_.push_back({s, retire_epoch});
+  }
+  deleted_.fetch_sub(dead.size());
+  consolidating_.store(false);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence: every slot up to the high-water mark, with its state (deleted nodes keep guiding
+// the walk after a reload; retired and free ones come back free).
+
+void HnswGraph::save(IndexFileWriter& w) const {
+  std::unique_lock<std::shared_mutex> writers(writers_mu_);  // a still picture of the graph
+  const uint32_t hw = high_water_.load();
+  w.put<uint64_t>(dim_);
+  w.put<uint32_t>(static_cast<uint32_t>(metric_));
+  w.put<uint64_t>(M_);
+  w.put<uint64_t>(params_.ef_construction);
+  w.put<uint64_t>(params_.ef_search);
+  w.put<uint64_t>(params_.seed);
+  w.put<double>(params_.consolidate_ratio);
+  w.put<uint64_t>(level_counter_.load());
+  w.put<uint64_t>(entry_.load());
+  w.put<uint32_t>(hw);
+  for (uint32_t s = 0; s < hw; ++s) {
+    const NodeHead& h = head(s);
+    auto st = static_cast<NodeState>(h.state.load());
+    if (st == NodeState::kRetired || st == NodeState::kPending) st = NodeState::kFree;
+    w.put<uint8_t>(static_cast<uint8_t>(st));
+    if (st == NodeState::kFree) continue;
+    w.put<uint8_t>(h.level);
+    w.put<uint64_t>(h.label);
+    w.write(vec(s), dim_ * sizeof(float));
+    for (uint32_t level = 0; level <= h.level; ++level) {
+      std::atomic<uint32_t>* count;
+      std::atomic<uint32_t>* links = list(s, level, &count);
+      uint32_t n = count->load();
+      w.put<uint32_t>(n);
+      for (uint32_t i = 0; i < n; ++i) w.put<uint32_t>(links[i].load());
+    }
+  }
+}
+
+Result<std::unique_ptr<HnswGraph>> HnswGraph::load(IndexFileReader& r, size_t threads) {
+  uint64_t dim, M, efc, efs, seed, level_counter, entry;
+  uint32_t metric, hw;
+  double ratio;
+  VS_RETURN_IF_ERROR(r.get(&dim));
+  VS_RETURN_IF_ERROR(r.get(&metric));
+  VS_RETURN_IF_ERROR(r.get(&M));
+  VS_RETURN_IF_ERROR(r.get(&efc));
+  VS_RETURN_IF_ERROR(r.get(&efs));
+  VS_RETURN_IF_ERROR(r.get(&seed));
+  VS_RETURN_IF_ERROR(r.get(&ratio));
+  VS_RETURN_IF_ERROR(r.get(&level_counter));
+  VS_RETURN_IF_ERROR(r.get(&entry));
+  VS_RETURN_IF_ERROR(r.get(&hw));
+  if (dim == 0 || dim > (1u << 16)) return r.truncated("dimension");
+  if (metric > static_cast<uint32_t>(Metric::kL1)) return r.truncated("metric");
+  if (M < 2 || M > 256 || efc == 0 || efs == 0 || !(ratio > 0.0 && ratio <= 1.0)) {
+    return r.truncated("parameters");
+  }
+  // Each stored node takes at least 1 + 1 + 8 + 4*dim + 4 bytes.
+  if (static_cast<uint64_t>(hw) > r.remaining()) return r.truncated("node count");
+  HnswParams p;
+  p.M = M;
+  p.ef_construction = efc;
+  p.ef_search = efs;
+  p.seed = seed;
+  p.consolidate_ratio = ratio;
+  p.threads = threads;
+  auto g = std::make_unique<HnswGraph>(dim, static_cast<Metric>(metric), p);
+  g->level_counter_.store(level_counter);
+  {
+    std::lock_guard<std::mutex> lock(g->alloc_mu_);
+    g->ensure_capacity(hw);
+  }
+  g->high_water_.store(hw);
+  size_t live = 0, deleted = 0;
+  for (uint32_t s = 0; s < hw; ++s) {
+    uint8_t st = 0;
+    VS_RETURN_IF_ERROR(r.get(&st));
+    if (st == static_cast<uint8_t>(NodeState::kFree)) {
+      g->free_.push_back(s);
+      continue;
+    }
+    if (st != static_cast<uint8_t>(NodeState::kLive) && st != static_cast<uint8_t>(NodeState::kDeleted)) {
+      return r.truncated("node state");
+    }
+    NodeHead& h = g->head(s);
+    uint8_t level = 0;
+    VS_RETURN_IF_ERROR(r.get(&level));
+    if (level > kMaxLevel) return r.truncated("node level");
+    h.level = level;
+    VS_RETURN_IF_ERROR(r.get(&h.label));
+    auto* v = reinterpret_cast<float*>(g->block(s) + g->vector_offset_);
+    VS_RETURN_IF_ERROR(r.read(v, dim * sizeof(float)));
+    if (!all_finite(v, dim)) return r.truncated("vector (non-finite value)");
+    if (level > 0) {
+      size_t n = level * (M + 1);
+      h.upper = new std::atomic<uint32_t>[n];
+      for (size_t i = 0; i < n; ++i) h.upper[i].store(0, std::memory_order_relaxed);
+      g->upper_bytes_.fetch_add(n * sizeof(uint32_t));
+    }
+    for (uint32_t l = 0; l <= level; ++l) {
+      uint32_t n = 0;
+      VS_RETURN_IF_ERROR(r.get(&n));
+      if (n > g->max_links(l)) return r.truncated("link count");
+      std::atomic<uint32_t>* count;
+      std::atomic<uint32_t>* links = g->list(s, l, &count);
+      for (uint32_t i = 0; i < n; ++i) {
+        uint32_t t = 0;
+        VS_RETURN_IF_ERROR(r.get(&t));
+        if (t >= hw) return r.truncated("link target");
+        links[i].store(t, std::memory_order_relaxed);
+      }
+      count->store(n, std::memory_order_relaxed);
+    }
+    h.state.store(st, std::memory_order_relaxed);
+    if (st == static_cast<uint8_t>(NodeState::kLive)) {
+      if (!g->id_map_.emplace(h.label, s).second) return r.truncated("id table (duplicate id)");
+      ++live;
+    } else {
+      ++deleted;
+    }
+  }
+  if (r.remaining() != 0) return r.truncated("trailing bytes");
+  // Links must point at stored nodes, and the entry point at a node of the stated level.
+  for (uint32_t s = 0; s < hw; ++s) {
+    NodeState st = static_cast<NodeState>(g->head(s).state.load());
+    if (st == NodeState::kFree) continue;
+    for (uint32_t l = 0; l <= g->head(s).level; ++l) {
+      std::atomic<uint32_t>* count;
+      std::atomic<uint32_t>* links = g->list(s, l, &count);
+      for (uint32_t i = 0; i < count->load(); ++i) {
+        uint32_t t = links[i].load();
+        if (g->head(t).state.load() == static_cast<uint8_t>(NodeState::kFree) ||
+            g->head(t).level < l) {
+          return r.truncated("link to a missing node");
+        }
+      }
+    }
+  }
+  if (entry != UINT64_MAX) {
+    uint32_t ep = static_cast<uint32_t>(entry);
+    if (ep >= hw || g->head(ep).state.load() == static_cast<uint8_t>(NodeState::kFree) ||
+        g->head(ep).level != (entry >> 32)) {
+      return r.truncated("entry point");
+    }
+  } else if (live + deleted > 0) {
+    return r.truncated("entry point (missing)");
+  }
+  g->entry_.store(entry);
+  g->live_.store(live);
+  g->deleted_.store(deleted);
+  return g;
+}
+
+size_t HnswGraph::memory_bytes() const {
+  size_t bytes = capacity_.load() * block_bytes_ + upper_bytes_.load();
+  {
+    std::shared_lock<std::shared_mutex> lock(map_mu_);
+    bytes += id_map_.size() * (sizeof(Id) + sizeof(uint32_t) + 2 * sizeof(void*)) +
+             id_map_.bucket_count() * sizeof(void*);
+  }
+  return bytes;
+}
+
+}  // namespace vecstream

@@ -15,6 +15,7 @@
 
 namespace {
 
+#ifdef VECSTREAM_HAVE_BENCH
 std::string self_dir() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -23,6 +24,7 @@ std::string self_dir() {
   auto slash = p.rfind('/');
   return slash == std::string::npos ? "." : p.substr(0, slash);
 }
+#endif
 
 int run_bench(const std::vector<std::string>& args) {
 #ifdef VECSTREAM_HAVE_BENCH

@@ -51,12 +51,14 @@ HnswGraph::HnswGraph(size_t dim, Metric metric, const HnswParams& params)
       M_(params.M),
       M0_(params.M * 2),
       level_mult_(1.0 / std::log(static_cast<double>(std::max<size_t>(params.M, 2)))),
+      quantized_(params.quantized_traversal),
       uid_(g_graph_uid.fetch_add(1)),
       node_mu_(new std::mutex[kNodeStripes]),
       id_mu_(new std::mutex[kIdStripes]),
       pool_(std::make_unique<ThreadPool>(params.threads)) {
   size_t links_end = sizeof(NodeHead) + M0_ * sizeof(uint32_t);
-  vector_offset_ = (links_end + 31) & ~size_t{31};
+  code_offset_ = (links_end + 31) & ~size_t{31};
+  vector_offset_ = quantized_ ? (code_offset_ + dim_ + 31) & ~size_t{31} : code_offset_;
   block_bytes_ = (vector_offset_ + dim_ * sizeof(float) + 63) & ~size_t{63};
   const DistanceKernels& k = kernels();
   switch (metric_) {
@@ -65,6 +67,62 @@ HnswGraph::HnswGraph(size_t dim, Metric metric, const HnswParams& params)
     case Metric::kCosine: raw_ = k.dot; scale_ = -1.0f; offset_ = 1.0f; break;
     case Metric::kL1: raw_ = k.l1; scale_ = 1.0f; offset_ = 0.0f; break;
   }
+  code_raw_ = metric_ == Metric::kL2 ? k.l2sq_u8 : metric_ == Metric::kL1 ? k.l1_u8 : k.dot_u8;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized traversal (see the header's design note)
+
+float HnswGraph::code_dist(const uint8_t* a, uint32_t sum_a, const uint8_t* b, uint32_t sum_b) const {
+  const float raw = static_cast<float>(code_raw_(a, b, dim_));
+  switch (metric_) {
+    case Metric::kL2: return qstep_ * qstep_ * raw;
+    case Metric::kL1: return qstep_ * raw;
+    default: {
+      const float dot = static_cast<float>(dim_) * qmin_ * qmin_ +
+                        qmin_ * qstep_ * static_cast<float>(sum_a + sum_b) + qstep_ * qstep_ * raw;
+      return scale_ * dot + offset_;
+    }
+  }
+}
+
+void HnswGraph::encode(const float* v, uint8_t* out, uint32_t* sum) const {
+  const float inv = 1.0f / qstep_;
+  uint32_t total = 0;
+  for (size_t i = 0; i < dim_; ++i) {
+    float c = std::nearbyint((v[i] - qmin_) * inv);
+    c = std::min(255.0f, std::max(0.0f, c));
+    out[i] = static_cast<uint8_t>(c);
+    total += out[i];
+  }
+  *sum = total;
+}
+
+// Learns the range from every stored point, encodes them all, then switches searches to codes.
+// Exclusive among writers; readers keep walking on floats until `trained_` flips.
+void HnswGraph::train_quantizer() {
+  std::unique_lock<std::shared_mutex> writers(writers_mu_);
+  if (trained_.load(std::memory_order_acquire)) return;
+  const uint32_t hw = high_water_.load(std::memory_order_acquire);
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (uint32_t s = 0; s < hw; ++s) {
+    auto st = static_cast<NodeState>(head(s).state.load(std::memory_order_acquire));
+    if (st != NodeState::kLive && st != NodeState::kDeleted) continue;
+    const float* v = vec(s);
+    for (size_t i = 0; i < dim_; ++i) {
+      lo = std::min(lo, v[i]);
+      hi = std::max(hi, v[i]);
+    }
+  }
+  if (!(hi >= lo)) return;  // nothing stored
+  qmin_ = lo;
+  qstep_ = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+  for (uint32_t s = 0; s < hw; ++s) {
+    auto st = static_cast<NodeState>(head(s).state.load(std::memory_order_acquire));
+    if (st == NodeState::kFree) continue;
+    encode(vec(s), block(s) + code_offset_, &head(s).code_sum);
+  }
+  trained_.store(true, std::memory_order_release);
 }
 
 HnswGraph::~HnswGraph() {
@@ -207,8 +265,9 @@ void HnswGraph::leave(SearchContext& ctx) const {
 // ---------------------------------------------------------------------------------------------
 // Search
 
-uint32_t HnswGraph::greedy_descend(const float* q, uint32_t ep, float* ep_dist,
-                                   uint32_t from_level, uint32_t to_level, uint32_t limit) const {
+template <bool kCodes>
+uint32_t HnswGraph::greedy_descend_t(const Probe& q, uint32_t ep, float* ep_dist,
+                                     uint32_t from_level, uint32_t to_level, uint32_t limit) const {
   float best = *ep_dist;
   for (uint32_t level = from_level; level > to_level; --level) {
     bool changed = true;
@@ -220,7 +279,7 @@ uint32_t HnswGraph::greedy_descend(const float* q, uint32_t ep, float* ep_dist,
       for (uint32_t i = 0; i < n; ++i) {
         uint32_t c = links[i].load(std::memory_order_acquire);
         if (c >= limit) continue;
-        float d = dist(q, vec(c));
+        float d = probe_dist<kCodes>(q, c);
         if (d < best) {
           best = d;
           ep = c;
@@ -235,8 +294,8 @@ uint32_t HnswGraph::greedy_descend(const float* q, uint32_t ep, float* ep_dist,
 
 // Beam search on one level. Results (ctx.top, a max-heap of at most ef) hold only nodes that may
 // be returned: live ones passing the filter for queries; any non-deleted node for construction.
-template <bool kFiltered>
-void HnswGraph::search_level(const float* q, uint32_t ep, float ep_dist, size_t ef,
+template <bool kFiltered, bool kCheckState, bool kCodes>
+void HnswGraph::search_level(const Probe& q, uint32_t ep, float ep_dist, size_t ef,
                              uint32_t level, const IdFilter* filter, bool construction,
                              SearchContext& ctx, uint32_t limit) const {
   auto& cand = ctx.candidates;
@@ -246,6 +305,7 @@ void HnswGraph::search_level(const float* q, uint32_t ep, float ep_dist, size_t 
   ctx.visited.begin(limit);
 
   auto returnable = [&](uint32_t s) {
+    if constexpr (!kCheckState) return true;  // checked once on the final list instead
     auto st = static_cast<NodeState>(head(s).state.load(std::memory_order_acquire));
     if (construction) return st == NodeState::kLive || st == NodeState::kPending;
     if (st != NodeState::kLive) return false;
@@ -272,21 +332,25 @@ void HnswGraph::search_level(const float* q, uint32_t ep, float ep_dist, size_t 
     uint32_t n = std::min<uint32_t>(count->load(std::memory_order_acquire),
                                     static_cast<uint32_t>(max_links(level)));
     // Prefetch the first neighbours' blocks before the loop, then one ahead inside it.
+    auto target = [&](uint32_t x) -> const void* {
+      if constexpr (kCodes) return code(x);
+      return vec(x);
+    };
     if (n > 0) {
       uint32_t f = links[0].load(std::memory_order_acquire);
-      if (f < limit) prefetch(vec(f));
+      if (f < limit) prefetch(target(f));
     }
     for (uint32_t i = 0; i < n; ++i) {
       uint32_t s = links[i].load(std::memory_order_acquire);
       if (i + 1 < n) {
         uint32_t nx = links[i + 1].load(std::memory_order_acquire);
         if (nx < limit) {
-          prefetch(vec(nx));
+          prefetch(target(nx));
           prefetch(ctx.visited.prefetch_address(nx));
         }
       }
       if (s >= limit || ctx.visited.test_and_set(s)) continue;
-      float d = dist(q, vec(s));
+      float d = probe_dist<kCodes>(q, s);
       if (top.size() < ef || d < bound) {
         cand.push_back({d, s});
         std::push_heap(cand.begin(), cand.end(), greater_dist);
@@ -316,20 +380,45 @@ void HnswGraph::search(const float* q, size_t k, size_t ef, const IdFilter* filt
   *found = 0;
   uint64_t e = entry_.load(std::memory_order_acquire);
   if (e != UINT64_MAX) {
-    uint32_t limit = capacity_.load(std::memory_order_acquire);
-    uint32_t ep = static_cast<uint32_t>(e);
-    uint32_t top_level = static_cast<uint32_t>(e >> 32);
-    float d = dist(q, vec(ep));
-    ep = greedy_descend(q, ep, &d, top_level, 0, limit);
-    if (filter != nullptr && !filter->empty()) {
-      search_level<true>(q, ep, d, ef, 0, filter, false, ctx, limit);
-    } else {
-      search_level<false>(q, ep, d, ef, 0, nullptr, false, ctx, limit);
+    const bool codes = quantized_ && trained_.load(std::memory_order_acquire);
+    Probe probe{q, nullptr, 0};
+    if (codes) {
+      ctx.query_code.resize(dim_);
+      encode(q, ctx.query_code.data(), &probe.code_sum);
+      probe.code = ctx.query_code.data();
     }
-    auto& top = ctx.top;
-    std::sort_heap(top.begin(), top.end(), less_dist);
-    size_t n = std::min(k, top.size());
-    for (size_t i = 0; i < n; ++i) out[i] = Neighbor{head(top[i].id).label, top[i].distance};
+    const uint32_t limit = capacity_.load(std::memory_order_acquire);
+    const uint32_t top_level = static_cast<uint32_t>(e >> 32);
+    const bool filtered = filter != nullptr && !filter->empty();
+    const bool deletions = deleted_.load(std::memory_order_acquire) > 0;
+    uint32_t ep = static_cast<uint32_t>(e);
+    float d;
+    if (codes) {
+      d = probe_dist<true>(probe, ep);
+      ep = greedy_descend_t<true>(probe, ep, &d, top_level, 0, limit);
+      if (filtered) search_level<true, true, true>(probe, ep, d, ef, 0, filter, false, ctx, limit);
+      else if (deletions) search_level<false, true, true>(probe, ep, d, ef, 0, nullptr, false, ctx, limit);
+      else search_level<false, false, true>(probe, ep, d, ef, 0, nullptr, false, ctx, limit);
+      // Re-score the beam with exact float distances.
+      for (auto& c : ctx.top) c.distance = dist(q, vec(c.id));
+      std::sort(ctx.top.begin(), ctx.top.end(), less_dist);
+    } else {
+      d = probe_dist<false>(probe, ep);
+      ep = greedy_descend_t<false>(probe, ep, &d, top_level, 0, limit);
+      if (filtered) search_level<true, true>(probe, ep, d, ef, 0, filter, false, ctx, limit);
+      // No deletions: skip the per-node state load during the walk (one cache line per hop);
+      // nodes still being inserted are dropped from the final list below.
+      else if (deletions) search_level<false, true>(probe, ep, d, ef, 0, nullptr, false, ctx, limit);
+      else search_level<false, false>(probe, ep, d, ef, 0, nullptr, false, ctx, limit);
+      std::sort_heap(ctx.top.begin(), ctx.top.end(), less_dist);
+    }
+    const auto& top = ctx.top;
+    size_t n = 0;
+    for (size_t i = 0; i < top.size() && n < k; ++i) {
+      const NodeHead& h = head(top[i].id);
+      if (static_cast<NodeState>(h.state.load(std::memory_order_acquire)) != NodeState::kLive) continue;
+      out[n++] = Neighbor{h.label, top[i].distance};
+    }
     *found = n;
   }
   leave(ctx);
@@ -409,6 +498,30 @@ void HnswGraph::add_back_link(uint32_t node, uint32_t level, uint32_t new_node, 
   write_list(node, level, keep);
 }
 
+// Sets `slot`'s list at `level` to `chosen`, keeping links that concurrent inserters added to it
+// meanwhile (they found it through its upper levels): overwriting them could orphan those nodes.
+void HnswGraph::merge_into_list(uint32_t slot, uint32_t level, const float* v,
+                                std::vector<uint32_t>& chosen) {
+  std::lock_guard<std::mutex> lock(node_mutex(slot));
+  std::atomic<uint32_t>* count;
+  std::atomic<uint32_t>* links = list(slot, level, &count);
+  const uint32_t n = count->load(std::memory_order_relaxed);
+  if (n == 0) {
+    write_list(slot, level, chosen);
+    return;
+  }
+  thread_local std::vector<Cand> cand;
+  thread_local std::vector<uint32_t> merged;
+  cand.clear();
+  for (uint32_t c : chosen) cand.push_back({dist(v, vec(c)), c});
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t c = links[i].load(std::memory_order_relaxed);
+    if (std::find(chosen.begin(), chosen.end(), c) == chosen.end()) cand.push_back({dist(v, vec(c)), c});
+  }
+  select_neighbors(v, cand, max_links(level), merged);
+  write_list(slot, level, merged);
+}
+
 void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
   SearchContext& ctx = context();
   std::unique_lock<std::mutex> top_lock(entry_mu_, std::defer_lock);
@@ -432,7 +545,8 @@ void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
   thread_local std::vector<uint32_t> chosen;
   for (int l = static_cast<int>(std::min(level, top_level)); l >= 0; --l) {
     const uint32_t lv = static_cast<uint32_t>(l);
-    search_level<false>(v, ep, d, params_.ef_construction, lv, nullptr, true, ctx, limit);
+    search_level<false, true>(Probe{v, nullptr, 0}, ep, d, params_.ef_construction, lv, nullptr, true,
+                              ctx, limit);
     cand.assign(ctx.top.begin(), ctx.top.end());
     // Next level starts from the closest found here.
     if (!cand.empty()) {
@@ -443,10 +557,7 @@ void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
     cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == slot; }),
                cand.end());
     select_neighbors(v, cand, M_, chosen);
-    {
-      std::lock_guard<std::mutex> lock(node_mutex(slot));
-      write_list(slot, lv, chosen);
-    }
+    merge_into_list(slot, lv, v, chosen);
     for (uint32_t n : chosen) add_back_link(n, lv, slot, dist(v, vec(n)));
   }
   if (top_lock.owns_lock() && level > top_level) {
@@ -481,6 +592,9 @@ Status HnswGraph::add_one(Id id, const float* v) {
     upper_bytes_.fetch_add(n * sizeof(uint32_t));
   }
   std::memcpy(block(slot) + vector_offset_, v, dim_ * sizeof(float));
+  if (quantized_ && trained_.load(std::memory_order_acquire)) {
+    encode(v, block(slot) + code_offset_, &h.code_sum);
+  }
   h.state.store(static_cast<uint8_t>(NodeState::kPending), std::memory_order_release);
 
   link_new_node(slot, v, level);
@@ -502,7 +616,15 @@ Status HnswGraph::add_one(Id id, const float* v) {
 Status HnswGraph::add(Id id, const float* v) {
   Status s = add_one(id, v);
   maybe_consolidate();
+  maybe_train();
   return s;
+}
+
+void HnswGraph::maybe_train() {
+  if (quantized_ && !trained_.load(std::memory_order_acquire) &&
+      live_.load(std::memory_order_relaxed) >= kQuantizerTrainingPoints) {
+    train_quantizer();
+  }
 }
 
 Status HnswGraph::add_batch(const Id* ids, const float* v, size_t n) {
@@ -510,6 +632,7 @@ Status HnswGraph::add_batch(const Id* ids, const float* v, size_t n) {
     for (size_t i = b; i < e; ++i) (void)add_one(ids[i], v + i * dim_);
   });
   maybe_consolidate();
+  maybe_train();
   return Status::ok();
 }
 
@@ -626,8 +749,9 @@ Status HnswGraph::consolidate() {
         }
         {
           SearchContext& ctx = context();
-          search_level<false>(base, s, 0.0f, std::max<size_t>(M0_, params_.ef_construction / 2), 0,
-                              nullptr, true, ctx, limit);
+          search_level<false, true>(Probe{base, nullptr, 0}, s, 0.0f,
+                                    std::max<size_t>(M0_, params_.ef_construction / 2), 0, nullptr,
+                                    true, ctx, limit);
           for (const Cand& c : ctx.top) offer(c.id);
         }
         std::sort(cand.begin(), cand.end(), less_dist);
@@ -684,7 +808,8 @@ Status HnswGraph::consolidate() {
         uint32_t ep = static_cast<uint32_t>(entry_now);
         float d = dist(v, vec(ep));
         if (top > level) ep = greedy_descend(v, ep, &d, top, level, limit);
-        search_level<false>(v, ep, d, params_.ef_construction, level, nullptr, true, ctx, limit);
+        search_level<false, true>(Probe{v, nullptr, 0}, ep, d, params_.ef_construction, level, nullptr,
+                                  true, ctx, limit);
         cand.assign(ctx.top.begin(), ctx.top.end());
         cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
                    cand.end());
@@ -726,7 +851,8 @@ Status HnswGraph::consolidate() {
       uint32_t ep = ep_slot;
       float d = dist(v, vec(ep));
       ep = greedy_descend(v, ep, &d, static_cast<uint32_t>(entry_now >> 32), 0, limit);
-      search_level<false>(v, ep, d, params_.ef_construction, 0, nullptr, true, ctx, limit);
+      search_level<false, true>(Probe{v, nullptr, 0}, ep, d, params_.ef_construction, 0, nullptr, true,
+                                ctx, limit);
       cand.assign(ctx.top.begin(), ctx.top.end());
       // Keep what it has: merge its surviving links into the candidates.
       {
@@ -778,6 +904,10 @@ void HnswGraph::save(IndexFileWriter& w) const {
   w.put<uint64_t>(params_.ef_search);
   w.put<uint64_t>(params_.seed);
   w.put<double>(params_.consolidate_ratio);
+  w.put<uint8_t>(quantized_ ? 1 : 0);
+  w.put<uint8_t>(trained_.load() ? 1 : 0);
+  w.put<float>(qmin_);
+  w.put<float>(qstep_);
   w.put<uint64_t>(level_counter_.load());
   w.put<uint64_t>(entry_.load());
   w.put<uint32_t>(hw);
@@ -811,6 +941,16 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::load(IndexFileReader& r, size_t th
   VS_RETURN_IF_ERROR(r.get(&efs));
   VS_RETURN_IF_ERROR(r.get(&seed));
   VS_RETURN_IF_ERROR(r.get(&ratio));
+  uint8_t quantized = 0, trained = 0;
+  float qmin = 0.0f, qstep = 1.0f;
+  VS_RETURN_IF_ERROR(r.get(&quantized));
+  VS_RETURN_IF_ERROR(r.get(&trained));
+  VS_RETURN_IF_ERROR(r.get(&qmin));
+  VS_RETURN_IF_ERROR(r.get(&qstep));
+  if (quantized > 1 || trained > quantized || !std::isfinite(qmin) || !(qstep > 0.0f) ||
+      !std::isfinite(qstep)) {
+    return r.truncated("quantizer");
+  }
   VS_RETURN_IF_ERROR(r.get(&level_counter));
   VS_RETURN_IF_ERROR(r.get(&entry));
   VS_RETURN_IF_ERROR(r.get(&hw));
@@ -828,6 +968,7 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::load(IndexFileReader& r, size_t th
   p.seed = seed;
   p.consolidate_ratio = ratio;
   p.threads = threads;
+  p.quantized_traversal = quantized != 0;
   auto g = std::make_unique<HnswGraph>(dim, static_cast<Metric>(metric), p);
   g->level_counter_.store(level_counter);
   {
@@ -912,6 +1053,15 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::load(IndexFileReader& r, size_t th
   g->entry_.store(entry);
   g->live_.store(live);
   g->deleted_.store(deleted);
+  if (trained != 0) {  // codes are derived data: rebuilt from the vectors, not stored
+    g->qmin_ = qmin;
+    g->qstep_ = qstep;
+    for (uint32_t s = 0; s < hw; ++s) {
+      if (g->head(s).state.load() == static_cast<uint8_t>(NodeState::kFree)) continue;
+      g->encode(g->vec(s), g->block(s) + g->code_offset_, &g->head(s).code_sum);
+    }
+    g->trained_.store(true);
+  }
   return g;
 }
 

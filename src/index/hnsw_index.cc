@@ -35,13 +35,15 @@ Metric HnswIndex::metric() const { return graph_->metric(); }
 size_t HnswIndex::size() const { return graph_->live(); }
 const HnswParams& HnswIndex::params() const { return graph_->params(); }
 size_t HnswIndex::deleted_pending() const { return graph_->deleted_pending(); }
+bool HnswIndex::quantized_active() const { return graph_->quantized_active(); }
 size_t HnswIndex::memory_bytes() const { return graph_->memory_bytes(); }
 bool HnswIndex::contains(Id id) const { return graph_->contains(id); }
 Status HnswIndex::consolidate() { return graph_->consolidate(); }
 
 std::string HnswIndex::describe() const {
   const HnswParams& p = graph_->params();
-  return "hnsw(M=" + std::to_string(p.M) + ",efc=" + std::to_string(p.ef_construction) + ")";
+  return "hnsw(M=" + std::to_string(p.M) + ",efc=" + std::to_string(p.ef_construction) +
+         (p.quantized_traversal ? ",sq8-walk" : "") + ")";
 }
 
 Status HnswIndex::add(Id id, std::span<const float> vector) {

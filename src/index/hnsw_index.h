@@ -64,6 +64,8 @@ class HnswIndex final : public Index {
   Status consolidate();
   /// Deleted nodes still linked in the graph (waiting for consolidate()).
   size_t deleted_pending() const;
+  /// True once searches walk on 8-bit codes (quantized_traversal, after training on 1024 points).
+  bool quantized_active() const;
 
   Status save(const std::string& path) const override;
   size_t memory_bytes() const override;

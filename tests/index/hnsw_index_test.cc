@@ -309,3 +309,80 @@ TEST(HnswIndexTest, DeleteEverythingThenRefill) {
 
 }  // namespace
 }  // namespace vecstream
+
+namespace vecstream {
+namespace {
+
+class HnswQuantizedTest : public ::testing::TestWithParam<Metric> {};
+
+// The walk on 8-bit codes finds the same neighbours, and the rerank returns exact distances.
+TEST_P(HnswQuantizedTest, RecallAndExactDistancesAfterRerank) {
+  const Metric m = GetParam();
+  const size_t n = 5000, d = 40, nq = 200, k = 10;
+  auto data = testing::clustered(n, d, 20, 81);
+  auto queries = testing::clustered(nq, d, 20, 82);
+  HnswParams p;
+  p.quantized_traversal = true;
+  p.ef_construction = 100;
+  p.threads = 2;
+  auto hnsw = std::move(*HnswIndex::create(d, m, p));
+  auto flat = std::move(*FlatIndex::create(d, m, 1));
+  auto ids = testing::iota_ids(n);
+  // Below the training threshold the walk is on floats and still answers correctly.
+  ASSERT_TRUE(hnsw->add_batch(std::span<const Id>(ids.data(), 500), {data.data(), 500 * d}).is_ok());
+  ASSERT_TRUE(flat->add_batch(std::span<const Id>(ids.data(), 500), {data.data(), 500 * d}).is_ok());
+  EXPECT_GE(testing::recall_at_k(*hnsw, *flat, queries, k, SearchParams{64, nullptr}), 0.95);
+  EXPECT_FALSE(hnsw->quantized_active());
+  ASSERT_TRUE(hnsw->add_batch(std::span<const Id>(ids.data() + 500, n - 500),
+                              {data.data() + 500 * d, (n - 500) * d}).is_ok());
+  ASSERT_TRUE(flat->add_batch(std::span<const Id>(ids.data() + 500, n - 500),
+                              {data.data() + 500 * d, (n - 500) * d}).is_ok());
+  EXPECT_NE(hnsw->describe().find("sq8"), std::string::npos);
+  EXPECT_TRUE(hnsw->quantized_active());
+  EXPECT_GE(testing::recall_at_k(*hnsw, *flat, queries, k, SearchParams{64, nullptr}), 0.95)
+      << metric_name(m);
+  std::vector<Neighbor> got(k), want(k);
+  size_t ng = 0, nw = 0;
+  for (size_t q = 0; q < 20; ++q) {
+    std::span<const float> qv(queries.data() + q * d, d);
+    ASSERT_TRUE(hnsw->search(qv, k, SearchParams{64, nullptr}, got, &ng).is_ok());
+    ASSERT_TRUE(flat->search(qv, k, {}, want, &nw).is_ok());
+    for (size_t i = 0; i < ng; ++i) {
+      for (size_t j = 0; j < nw; ++j) {
+        if (want[j].id == got[i].id) {
+          EXPECT_NEAR(got[i].distance, want[j].distance, 1e-3f);
+        }
+      }
+      if (i > 0) {
+        EXPECT_LE(got[i - 1].distance, got[i].distance);
+      }
+    }
+  }
+  // Inserts after training are encoded; deletes and reload keep the walk on codes.
+  std::vector<float> far(d, 3.0f);
+  ASSERT_TRUE(hnsw->add(999999, far).is_ok());
+  ASSERT_TRUE(hnsw->search(far, 1, {}, got, &ng).is_ok());
+  EXPECT_EQ(got[0].id, 999999u);
+  ASSERT_TRUE(hnsw->remove(999999).is_ok());
+  const std::string path = ::testing::TempDir() + "/vs_hnsw_sq8_" + std::to_string(::getpid());
+  ASSERT_TRUE(hnsw->save(path).is_ok());
+  auto loaded = HnswIndex::load(path, 1);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  EXPECT_TRUE((*loaded)->params().quantized_traversal);
+  EXPECT_TRUE((*loaded)->quantized_active());
+  for (size_t q = 0; q < 20; ++q) {
+    std::span<const float> qv(queries.data() + q * d, d);
+    ASSERT_TRUE(hnsw->search(qv, k, {}, got, &ng).is_ok());
+    ASSERT_TRUE((*loaded)->search(qv, k, {}, want, &nw).is_ok());
+    ASSERT_EQ(ng, nw);
+    for (size_t i = 0; i < ng; ++i) EXPECT_EQ(got[i].id, want[i].id);
+  }
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMetrics, HnswQuantizedTest,
+                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine,
+                                           Metric::kL1));
+
+}  // namespace
+}  // namespace vecstream

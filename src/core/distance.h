@@ -30,7 +30,8 @@ struct DistanceKernels {
   float (*dot)(const float* a, const float* b, size_t d);
   float (*l1)(const float* a, const float* b, size_t d);
 
-  // ---- 8-bit codes (scalar quantization), one pair; exact integer results ----
+  // ---- 8-bit codes (scalar quantization), one pair; exact integer results while the true sum
+  //      fits in 32 bits (always for d <= 65536), wrapping beyond ----
   uint32_t (*l2sq_u8)(const uint8_t* a, const uint8_t* b, size_t d);
   uint32_t (*dot_u8)(const uint8_t* a, const uint8_t* b, size_t d);
   uint32_t (*l1_u8)(const uint8_t* a, const uint8_t* b, size_t d);
@@ -51,6 +52,7 @@ SimdLevel detected_simd_level();
 const DistanceKernels& kernels();
 
 /// Kernels of a given level, or nullptr if this CPU cannot run them (used by tests and benches).
+/// Reports what the CPU can run: VECSTREAM_SIMD does not apply here.
 const DistanceKernels* kernels_for(SimdLevel level);
 
 /// Ordering distance of one pair under `m` (see metric.h). Cosine expects normalised inputs.
@@ -69,7 +71,7 @@ inline float metric_distance(const DistanceKernels& k, Metric m, const float* a,
 void metric_distance_many(const DistanceKernels& k, Metric m, const float* q, const float* base,
                           size_t n, size_t d, size_t stride, float* out);
 
-/// L2-normalises v in place; returns false (and leaves v unchanged) if its norm is 0.
+/// L2-normalises v in place; returns false (and leaves v unchanged) if its norm is 0 or not finite.
 bool normalize_l2(float* v, size_t d);
 
 /// True if every element is finite (no NaN, no Inf).

@@ -17,7 +17,9 @@ void row_norms_sq(const float* x, size_t n, size_t d, float* out);
 
 /// out[i*nb + j] = ordering distance (metric.h) between queries[i] and base[j].
 /// `base_norms_sq` may be null (computed on the fly) and is used only for L2.
-/// Rows are contiguous (stride d). Single-threaded: callers split queries over threads.
+/// Rows are contiguous (stride d). Single-threaded: callers split queries over threads (OpenBLAS is
+/// set to one thread per call, process-wide). Batches under 8 queries, and L1, use the SIMD kernels:
+/// a GEMM does not pay for so few rows.
 void distance_matrix(Metric m, const float* queries, size_t nq, const float* base, size_t nb,
                      size_t d, const float* base_norms_sq, float* out);
 

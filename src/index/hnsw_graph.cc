@@ -436,9 +436,8 @@ void HnswGraph::search_batch(const float* q, size_t nq, size_t k, size_t ef,
 
 // The HNSW neighbour-selection heuristic: walk candidates closest first and keep one only if it is
 // closer to the base than to every neighbour kept so far (keeps links spread in all directions).
-void HnswGraph::select_neighbors(const float* base, std::vector<Cand>& cand, size_t m,
+void HnswGraph::select_neighbors(std::vector<Cand>& cand, size_t m,
                                  std::vector<uint32_t>& out) const {
-  (void)base;
   out.clear();
   std::sort(cand.begin(), cand.end(), less_dist);
   if (cand.size() < m) {
@@ -494,7 +493,7 @@ void HnswGraph::add_back_link(uint32_t node, uint32_t level, uint32_t new_node, 
     }
     cand.push_back({dist(base, vec(s)), s});
   }
-  select_neighbors(base, cand, cap, keep);
+  select_neighbors(cand, cap, keep);
   write_list(node, level, keep);
 }
 
@@ -518,7 +517,7 @@ void HnswGraph::merge_into_list(uint32_t slot, uint32_t level, const float* v,
     uint32_t c = links[i].load(std::memory_order_relaxed);
     if (std::find(chosen.begin(), chosen.end(), c) == chosen.end()) cand.push_back({dist(v, vec(c)), c});
   }
-  select_neighbors(v, cand, max_links(level), merged);
+  select_neighbors(cand, max_links(level), merged);
   write_list(slot, level, merged);
 }
 
@@ -556,7 +555,7 @@ void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
     }
     cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == slot; }),
                cand.end());
-    select_neighbors(v, cand, M_, chosen);
+    select_neighbors(cand, M_, chosen);
     merge_into_list(slot, lv, v, chosen);
     for (uint32_t n : chosen) add_back_link(n, lv, slot, dist(v, vec(n)));
   }
@@ -711,7 +710,8 @@ Status HnswGraph::consolidate() {
       const uint32_t s = static_cast<uint32_t>(si);
       if (state(s) != NodeState::kLive) continue;
       const float* base = vec(s);
-      for (uint32_t level = 0; level <= 0; ++level) {  // upper levels: re-linked by search below
+      {  // level 0 only: upper levels are re-linked by search below
+        constexpr uint32_t level = 0;
         std::atomic<uint32_t>* count;
         std::atomic<uint32_t>* links = list(s, level, &count);
         uint32_t n = count->load(std::memory_order_acquire);
@@ -813,7 +813,7 @@ Status HnswGraph::consolidate() {
         cand.assign(ctx.top.begin(), ctx.top.end());
         cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
                    cand.end());
-        select_neighbors(v, cand, M_, chosen);
+        select_neighbors(cand, M_, chosen);
         {
           std::lock_guard<std::mutex> lock(node_mutex(s));
           write_list(s, level, chosen);
@@ -867,7 +867,7 @@ Status HnswGraph::consolidate() {
       }
       cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
                  cand.end());
-      select_neighbors(v, cand, M_, chosen);
+      select_neighbors(cand, M_, chosen);
       {
         std::lock_guard<std::mutex> lock(node_mutex(s));
         write_list(s, 0, chosen);

@@ -177,7 +177,8 @@ class HnswGraph {
   void search_level(const Probe& q, uint32_t ep, float ep_dist, size_t ef, uint32_t level,
                     const IdFilter* filter, bool construction, SearchContext& ctx,
                     uint32_t limit) const;
-  void select_neighbors(const float* base, std::vector<DistId<uint32_t>>& cand, size_t m,
+  /// The HNSW heuristic over `cand` (distances to the base node); sorts `cand` ascending.
+  void select_neighbors(std::vector<DistId<uint32_t>>& cand, size_t m,
                         std::vector<uint32_t>& out) const;
   void link_new_node(uint32_t slot, const float* v, uint32_t level);
   void add_back_link(uint32_t node, uint32_t level, uint32_t new_node, float d);

@@ -253,9 +253,9 @@ SearchContext& HnswGraph::context() const {
 }
 
 void HnswGraph::enter(SearchContext& ctx) const {
-  // Publish the epoch before reading any link (Dekker-style with reclaim_retired_locked).
-  ctx.active_epoch.store(epoch_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Publish the epoch before reading any link (Dekker-style with reclaim_retired_locked). A
+  // seq_cst read-modify-write orders the store before every later load (a locked xchg on x86).
+  ctx.active_epoch.exchange(epoch_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
 }
 
 void HnswGraph::leave(SearchContext& ctx) const {

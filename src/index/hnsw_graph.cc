@@ -627,8 +627,24 @@ void HnswGraph::maybe_train() {
 }
 
 Status HnswGraph::add_batch(const Id* ids, const float* v, size_t n) {
+  // Rows run in parallel, so a repeated id keeps its last row, as if applied in order: the same
+  // batch always gives the same state.
+  std::vector<uint8_t> superseded(n, 0);
+  {
+    std::unordered_map<Id, size_t> last;
+    last.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      auto [it, fresh] = last.try_emplace(ids[i], i);
+      if (!fresh) {
+        superseded[it->second] = 1;
+        it->second = i;
+      }
+    }
+  }
   pool_->parallel_for(n, 16, [&](size_t b, size_t e, size_t) {
-    for (size_t i = b; i < e; ++i) (void)add_one(ids[i], v + i * dim_);
+    for (size_t i = b; i < e; ++i) {
+      if (!superseded[i]) (void)add_one(ids[i], v + i * dim_);
+    }
   });
   maybe_consolidate();
   maybe_train();

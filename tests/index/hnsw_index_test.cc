@@ -85,6 +85,23 @@ TEST(HnswIndexTest, UpsertReplacesTheVector) {
   }
 }
 
+TEST(HnswIndexTest, RepeatedIdInOneBatchKeepsItsLastRow) {
+  const size_t d = 4;
+  auto hnsw = make_hnsw(d, Metric::kL2);
+  auto data = clustered(2000, d, 4, 6);
+  std::vector<Id> ids = iota_ids(2000);
+  for (size_t i = 1000; i < 2000; ++i) ids[i] = i - 1000;  // every id twice, second row wins
+  ASSERT_TRUE(hnsw->add_batch(ids, data).is_ok());
+  EXPECT_EQ(hnsw->size(), 1000u);
+  std::vector<Neighbor> out(1);
+  size_t nf = 0;
+  for (size_t i = 1000; i < 1100; ++i) {
+    ASSERT_TRUE(hnsw->search({data.data() + i * d, d}, 1, SearchParams{64, nullptr}, out, &nf).is_ok());
+    EXPECT_EQ(out[0].id, i - 1000);
+    EXPECT_FLOAT_EQ(out[0].distance, 0.0f);
+  }
+}
+
 TEST(HnswIndexTest, DeletedPointsLeaveResultsAtOnce) {
   const size_t d = 16, n = 2000;
   auto hnsw = make_hnsw(d, Metric::kL2);

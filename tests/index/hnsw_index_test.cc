@@ -126,7 +126,11 @@ TEST(HnswIndexTest, RecallHoldsUnderChurnAndSlotsAreReused) {
   const size_t n = 20000, d = 32, nq = 300, k = 10;
   auto data = clustered(2 * n, d, 10, 31);
   auto queries = clustered(nq, d, 10, 32);
-  auto hnsw = make_hnsw(d, Metric::kL2, 16, 100);
+  HnswParams params;  // one thread: the graph, and so this test's outcome, is deterministic
+  params.M = 16;
+  params.ef_construction = 100;
+  params.threads = 1;
+  auto hnsw = std::move(*HnswIndex::create(d, Metric::kL2, params));
   auto flat = std::move(*FlatIndex::create(d, Metric::kL2, 2));
   std::span<const float> first(data.data(), n * d), second(data.data() + n * d, n * d);
   ASSERT_TRUE(hnsw->add_batch(iota_ids(n), first).is_ok());
@@ -153,13 +157,16 @@ TEST(HnswIndexTest, RecallHoldsUnderChurnAndSlotsAreReused) {
   ASSERT_EQ(hnsw->size(), n);
   const double after = recall_at_k(*hnsw, *flat, queries, k, p);
   EXPECT_GE(after, 0.95) << "recall before churn " << before;
+  std::printf("churn recall@10 at ef=64: before %.4f, after %.4f\n", before, after);
   // Deleted slots were recycled: the graph did not grow by the 10k new points (at most one more
   // chunk, for deletes still waiting for their consolidation).
   EXPECT_LE(hnsw->memory_bytes(), memory_before * 125 / 100);
   // A final consolidate leaves nothing pending and keeps recall.
   ASSERT_TRUE(hnsw->consolidate().is_ok());
   EXPECT_EQ(hnsw->deleted_pending(), 0u);
-  EXPECT_GE(recall_at_k(*hnsw, *flat, queries, k, p), 0.95);
+  const double consolidated = recall_at_k(*hnsw, *flat, queries, k, p);
+  std::printf("churn recall@10 at ef=64: after a final consolidate %.4f\n", consolidated);
+  EXPECT_GE(consolidated, 0.95);
 }
 
 TEST(HnswIndexTest, FilterKeepingTenPercentStillFindsK) {

@@ -497,8 +497,9 @@ void HnswGraph::add_back_link(uint32_t node, uint32_t level, uint32_t new_node, 
   write_list(node, level, keep);
 }
 
-// Sets `slot`'s list at `level` to `chosen`, keeping links that concurrent inserters added to it
-// meanwhile (they found it through its upper levels): overwriting them could orphan those nodes.
+// Sets `slot`'s list at `level` to `chosen`, keeping the live links it already has: those that
+// concurrent inserters added meanwhile (overwriting them could orphan those nodes), and, for a
+// repair, the ones that survived the deletes.
 void HnswGraph::merge_into_list(uint32_t slot, uint32_t level, const float* v,
                                 std::vector<uint32_t>& chosen) {
   std::lock_guard<std::mutex> lock(node_mutex(slot));
@@ -515,10 +516,33 @@ void HnswGraph::merge_into_list(uint32_t slot, uint32_t level, const float* v,
   for (uint32_t c : chosen) cand.push_back({dist(v, vec(c)), c});
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t c = links[i].load(std::memory_order_relaxed);
+    auto st = static_cast<NodeState>(head(c).state.load(std::memory_order_acquire));
+    if (st != NodeState::kLive && st != NodeState::kPending) continue;
     if (std::find(chosen.begin(), chosen.end(), c) == chosen.end()) cand.push_back({dist(v, vec(c)), c});
   }
   select_neighbors(cand, max_links(level), merged);
   write_list(slot, level, merged);
+}
+
+// Links `slot` (vector v) at `level` as an insert does: a beam search from `ep`, the heuristic's
+// pick merged into the node's current list, back-links from the picked nodes. Used by inserts and
+// by consolidate()'s repairs. Returns the closest node found (where the next level starts).
+HnswGraph::Cand HnswGraph::link_at_level(uint32_t slot, const float* v, uint32_t level, uint32_t ep,
+                                         float ep_dist, SearchContext& ctx, uint32_t limit) {
+  search_level<false, true>(Probe{v, nullptr, 0}, ep, ep_dist, params_.ef_construction, level,
+                            nullptr, true, ctx, limit);
+  thread_local std::vector<Cand> cand;
+  thread_local std::vector<uint32_t> chosen;
+  cand.clear();
+  Cand best{ep_dist, ep};
+  for (const Cand& c : ctx.top) {
+    if (c.distance < best.distance) best = c;
+    if (c.id != slot) cand.push_back(c);
+  }
+  select_neighbors(cand, M_, chosen);
+  merge_into_list(slot, level, v, chosen);
+  for (uint32_t n : chosen) add_back_link(n, level, slot, dist(v, vec(n)));
+  return best;
 }
 
 void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
@@ -540,24 +564,10 @@ void HnswGraph::link_new_node(uint32_t slot, const float* v, uint32_t level) {
   float d = dist(v, vec(ep));
   if (top_level > level) ep = greedy_descend(v, ep, &d, top_level, level, limit);
 
-  thread_local std::vector<Cand> cand;
-  thread_local std::vector<uint32_t> chosen;
   for (int l = static_cast<int>(std::min(level, top_level)); l >= 0; --l) {
-    const uint32_t lv = static_cast<uint32_t>(l);
-    search_level<false, true>(Probe{v, nullptr, 0}, ep, d, params_.ef_construction, lv, nullptr, true,
-                              ctx, limit);
-    cand.assign(ctx.top.begin(), ctx.top.end());
-    // Next level starts from the closest found here.
-    if (!cand.empty()) {
-      auto best = std::min_element(cand.begin(), cand.end(), less_dist);
-      ep = best->id;
-      d = best->distance;
-    }
-    cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == slot; }),
-               cand.end());
-    select_neighbors(cand, M_, chosen);
-    merge_into_list(slot, lv, v, chosen);
-    for (uint32_t n : chosen) add_back_link(n, lv, slot, dist(v, vec(n)));
+    Cand best = link_at_level(slot, v, static_cast<uint32_t>(l), ep, d, ctx, limit);
+    ep = best.id;  // the next level starts from the closest found here
+    d = best.distance;
   }
   if (top_lock.owns_lock() && level > top_level) {
     entry_.store((uint64_t{level} << 32) | slot, std::memory_order_release);
@@ -796,7 +806,6 @@ Status HnswGraph::consolidate() {
   if (entry_now != UINT64_MAX) {
     SearchContext& ctx = context();
     const uint32_t top = static_cast<uint32_t>(entry_now >> 32);
-    std::vector<Cand> cand;
     std::vector<uint32_t> chosen;
     for (uint32_t level = top; level >= 1; --level) {
       for (uint32_t s = 0; s < hw; ++s) {
@@ -824,17 +833,7 @@ Status HnswGraph::consolidate() {
         uint32_t ep = static_cast<uint32_t>(entry_now);
         float d = dist(v, vec(ep));
         if (top > level) ep = greedy_descend(v, ep, &d, top, level, limit);
-        search_level<false, true>(Probe{v, nullptr, 0}, ep, d, params_.ef_construction, level, nullptr,
-                                  true, ctx, limit);
-        cand.assign(ctx.top.begin(), ctx.top.end());
-        cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
-                   cand.end());
-        select_neighbors(cand, M_, chosen);
-        {
-          std::lock_guard<std::mutex> lock(node_mutex(s));
-          write_list(s, level, chosen);
-        }
-        for (uint32_t t : chosen) add_back_link(t, level, s, dist(v, vec(t)));
+        link_at_level(s, v, level, ep, d, ctx, limit);
       }
     }
   }
@@ -860,35 +859,12 @@ Status HnswGraph::consolidate() {
       }
     }
     SearchContext& ctx = context();
-    std::vector<Cand> cand;
-    std::vector<uint32_t> chosen;
     for (uint32_t s : weak) {
       const float* v = vec(s);
       uint32_t ep = ep_slot;
       float d = dist(v, vec(ep));
       ep = greedy_descend(v, ep, &d, static_cast<uint32_t>(entry_now >> 32), 0, limit);
-      search_level<false, true>(Probe{v, nullptr, 0}, ep, d, params_.ef_construction, 0, nullptr, true,
-                                ctx, limit);
-      cand.assign(ctx.top.begin(), ctx.top.end());
-      // Keep what it has: merge its surviving links into the candidates.
-      {
-        std::atomic<uint32_t>* count;
-        std::atomic<uint32_t>* links = list(s, 0, &count);
-        for (uint32_t i = 0, n = count->load(std::memory_order_acquire); i < n; ++i) {
-          uint32_t t = links[i].load(std::memory_order_relaxed);
-          if (std::none_of(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == t; })) {
-            cand.push_back({dist(v, vec(t)), t});
-          }
-        }
-      }
-      cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.id == s; }),
-                 cand.end());
-      select_neighbors(cand, M_, chosen);
-      {
-        std::lock_guard<std::mutex> lock(node_mutex(s));
-        write_list(s, 0, chosen);
-      }
-      for (uint32_t n : chosen) add_back_link(n, 0, s, dist(v, vec(n)));
+      link_at_level(s, v, 0, ep, d, ctx, limit);  // keeps the links it still has
     }
   }
 

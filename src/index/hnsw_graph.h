@@ -180,6 +180,9 @@ class HnswGraph {
   /// The HNSW heuristic over `cand` (distances to the base node); sorts `cand` ascending.
   void select_neighbors(std::vector<DistId<uint32_t>>& cand, size_t m,
                         std::vector<uint32_t>& out) const;
+  using Cand = DistId<uint32_t>;
+  Cand link_at_level(uint32_t slot, const float* v, uint32_t level, uint32_t ep, float ep_dist,
+                     SearchContext& ctx, uint32_t limit);
   void link_new_node(uint32_t slot, const float* v, uint32_t level);
   void add_back_link(uint32_t node, uint32_t level, uint32_t new_node, float d);
   void merge_into_list(uint32_t slot, uint32_t level, const float* v, std::vector<uint32_t>& chosen);

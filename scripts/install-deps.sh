@@ -12,6 +12,8 @@ PACKAGES=(
   libcli11-dev
   # compression of data files (gzip idx files of Fashion-MNIST)
   zlib1g-dev
+  # segment payloads and filters (JSON); streaming runbooks (YAML)
+  nlohmann-json3-dev libyaml-cpp-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # peers for the ANN benchmark (and test oracles)

@@ -41,8 +41,12 @@ struct IdFilter {
   bool allowed(Id id) const;
 };
 
+/// Per-query knobs. Zero means "the index's default"; a kind ignores the knobs it has no use for.
 struct SearchParams {
-  size_t ef = 0;                    // HNSW beam width; 0 = the index default
+  size_t ef = 0;                    // HNSW beam width
+  size_t nprobe = 0;                // IVF: inverted lists visited
+  size_t search_k = 0;              // RP-forest: candidates gathered over all trees
+  float rerank_factor = 0.0f;       // refine: k * rerank_factor candidates re-scored exactly
   const IdFilter* filter = nullptr; // null = every live point
 };
 

@@ -26,7 +26,17 @@ namespace vecstream {
 
 inline constexpr char kIndexFileMagic[8] = {'V', 'E', 'C', 'S', 'I', 'D', 'X', '1'};
 
-enum class IndexKind : uint32_t { kFlat = 1, kHnsw = 2 };
+enum class IndexKind : uint32_t {
+  kFlat = 1,
+  kHnsw = 2,
+  kIvfFlat = 3,
+  kIvfSq8 = 4,
+  kIvfPq = 5,       // 8-bit PQ codes with ADC tables
+  kIvfPqFastScan = 6,  // 4-bit PQ codes, blocks of 32, SIMD shuffles
+  kRpForest = 7,
+  kRefine = 8,
+  kSq8Flat = 9,
+};
 
 class IndexFileWriter {
  public:

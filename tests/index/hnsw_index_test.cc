@@ -96,7 +96,7 @@ TEST(HnswIndexTest, RepeatedIdInOneBatchKeepsItsLastRow) {
   std::vector<Neighbor> out(1);
   size_t nf = 0;
   for (size_t i = 1000; i < 1100; ++i) {
-    ASSERT_TRUE(hnsw->search({data.data() + i * d, d}, 1, SearchParams{64, nullptr}, out, &nf).is_ok());
+    ASSERT_TRUE(hnsw->search({data.data() + i * d, d}, 1, SearchParams{.ef = 64, .filter = nullptr}, out, &nf).is_ok());
     EXPECT_EQ(out[0].id, i - 1000);
     EXPECT_FLOAT_EQ(out[0].distance, 0.0f);
   }
@@ -355,7 +355,7 @@ TEST_P(HnswQuantizedTest, RecallAndExactDistancesAfterRerank) {
   // Below the training threshold the walk is on floats and still answers correctly.
   ASSERT_TRUE(hnsw->add_batch(std::span<const Id>(ids.data(), 500), {data.data(), 500 * d}).is_ok());
   ASSERT_TRUE(flat->add_batch(std::span<const Id>(ids.data(), 500), {data.data(), 500 * d}).is_ok());
-  EXPECT_GE(testing::recall_at_k(*hnsw, *flat, queries, k, SearchParams{64, nullptr}), 0.95);
+  EXPECT_GE(testing::recall_at_k(*hnsw, *flat, queries, k, SearchParams{.ef = 64, .filter = nullptr}), 0.95);
   EXPECT_FALSE(hnsw->quantized_active());
   ASSERT_TRUE(hnsw->add_batch(std::span<const Id>(ids.data() + 500, n - 500),
                               {data.data() + 500 * d, (n - 500) * d}).is_ok());
@@ -363,13 +363,13 @@ TEST_P(HnswQuantizedTest, RecallAndExactDistancesAfterRerank) {
                               {data.data() + 500 * d, (n - 500) * d}).is_ok());
   EXPECT_NE(hnsw->describe().find("sq8"), std::string::npos);
   EXPECT_TRUE(hnsw->quantized_active());
-  EXPECT_GE(testing::recall_at_k(*hnsw, *flat, queries, k, SearchParams{64, nullptr}), 0.95)
+  EXPECT_GE(testing::recall_at_k(*hnsw, *flat, queries, k, SearchParams{.ef = 64, .filter = nullptr}), 0.95)
       << metric_name(m);
   std::vector<Neighbor> got(k), want(k);
   size_t ng = 0, nw = 0;
   for (size_t q = 0; q < 20; ++q) {
     std::span<const float> qv(queries.data() + q * d, d);
-    ASSERT_TRUE(hnsw->search(qv, k, SearchParams{64, nullptr}, got, &ng).is_ok());
+    ASSERT_TRUE(hnsw->search(qv, k, SearchParams{.ef = 64, .filter = nullptr}, got, &ng).is_ok());
     ASSERT_TRUE(flat->search(qv, k, {}, want, &nw).is_ok());
     for (size_t i = 0; i < ng; ++i) {
       for (size_t j = 0; j < nw; ++j) {

@@ -67,7 +67,7 @@ TEST(HnswStressTest, WritersAndReadersConcurrently) {
         const uint64_t start = seq.load();
         size_t nf = 0;
         Status s = hnsw->search(std::span<const float>(queries.data() + (i % 256) * d, d), 10,
-                                SearchParams{32, nullptr}, out, &nf);
+                                SearchParams{.ef = 32, .filter = nullptr}, out, &nf);
         ++i;
         if (!s.is_ok()) continue;  // k > size early on
         searches.fetch_add(1);
@@ -123,8 +123,8 @@ TEST(HnswStressTest, ParallelBatchBuildMatchesRecall) {
   auto serial = std::move(*HnswIndex::create(d, Metric::kInnerProduct, params));
   ASSERT_TRUE(serial->add_batch(ids, data).is_ok());
   const auto queries = clustered(200, d, 30, 91);
-  const double parallel_recall = testing::recall_at_k(*hnsw, *flat, queries, 10, SearchParams{64, nullptr});
-  const double serial_recall = testing::recall_at_k(*serial, *flat, queries, 10, SearchParams{64, nullptr});
+  const double parallel_recall = testing::recall_at_k(*hnsw, *flat, queries, 10, SearchParams{.ef = 64, .filter = nullptr});
+  const double serial_recall = testing::recall_at_k(*serial, *flat, queries, 10, SearchParams{.ef = 64, .filter = nullptr});
   EXPECT_GE(parallel_recall, serial_recall - 0.03);
   EXPECT_GE(parallel_recall, 0.9);
 }

@@ -36,6 +36,9 @@ enum class IndexKind : uint32_t {
   kRpForest = 7,
   kRefine = 8,
   kSq8Flat = 9,
+  // Not indexes, but files of the layers above that reuse this checked container.
+  kSegmentRows = 100,  // segment/segment.h: ids, vectors and payloads of a run of rows
+  kTombstones = 101,   // segment/shard.cc: a segment's tombstone bits at a checkpoint
 };
 
 class IndexFileWriter {

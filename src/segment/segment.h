@@ -1,0 +1,135 @@
+// Segment: the unit of mutation, search and persistence inside a shard.
+//
+// A segment owns a run of rows (external id, vector, JSON payload), a tombstone bit per row, and
+// optionally an ANN index over its rows (labels = row numbers). Rows are appended by the shard's
+// writer only while the segment is *growing*; after that the segment is *sealed* and its rows never
+// change. Tombstones are set (never cleared) by the writer when a point is deleted or replaced.
+//
+// Concurrency (one writer, many lock-free readers):
+//   - The row arrays are allocated once at full capacity, so a reader never sees them move. The
+//     writer fills row r completely, then publishes rows_ = r+1 with a release store; readers load
+//     rows() with acquire and only touch rows below it.
+//   - Tombstones are atomic words (relaxed set/test: a reader either sees a delete or not; the id
+//     map under the shard's lock is what orders upserts).
+//   - The index is built incrementally by the shard's indexer thread while readers search it
+//     (HnswIndex supports that). indexed_rows() is the prefix already inserted: a search takes the
+//     index for rows below it and scans the rest exactly, so a write is visible the moment it is
+//     applied, whether or not the indexer has reached it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/metric.h"
+#include "core/status.h"
+#include "index/index.h"
+#include "segment/payload_filter.h"
+#include "segment/point_id.h"
+
+namespace vecstream {
+
+/// One hit inside a segment: row and ordering distance.
+struct SegmentHit {
+  float distance;
+  uint32_t row;
+};
+
+/// Per-query knobs a segment search honours.
+struct SegmentQuery {
+  size_t k = 10;
+  SearchParams params;                   // ef / nprobe / rerank_factor for the index
+  const PayloadFilter* filter = nullptr; // null = every live row
+  bool exact = false;                    // skip the index: exact scan of every row
+};
+
+class Segment {
+ public:
+  /// Rows of a growing segment are appended up to `capacity`; `index` may be null (exact only).
+  Segment(uint64_t id, size_t dim, Metric metric, size_t capacity, std::unique_ptr<Index> index);
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  uint64_t id() const { return id_; }
+  size_t dim() const { return dim_; }
+  Metric metric() const { return metric_; }
+  size_t capacity() const { return capacity_; }
+  /// Rows appended so far (any thread).
+  size_t rows() const { return rows_.load(std::memory_order_acquire); }
+  size_t deleted_count() const { return deleted_.load(std::memory_order_relaxed); }
+  size_t live_count() const { return rows() - deleted_count(); }
+  bool full() const { return rows() >= capacity_; }
+
+  // ---- rows (any thread, for row < rows()) ----
+  const float* vector(size_t row) const { return vectors_.get() + row * dim_; }
+  const PointId& point_id(size_t row) const { return ids_[row]; }
+  const nlohmann::json& payload(size_t row) const { return payloads_[row]; }
+  bool is_deleted(size_t row) const {
+    return (tomb_[row >> 6].load(std::memory_order_relaxed) >> (row & 63)) & 1u;
+  }
+
+  // ---- writer only ----
+  /// Appends one row (the vector is stored as given: the shard normalises cosine vectors first).
+  /// Precondition: !full().
+  uint32_t append(const PointId& id, const float* vec, nlohmann::json payload);
+  /// Sets the row's tombstone; returns false if it was already set.
+  bool mark_deleted(size_t row);
+  /// No more appends; the indexer finishes the index and the segment is sealed.
+  void seal() { sealed_.store(true, std::memory_order_release); }
+  bool sealed() const { return sealed_.load(std::memory_order_acquire); }
+
+  // ---- index ----
+  Index* index() const { return index_.get(); }
+  size_t indexed_rows() const { return indexed_.load(std::memory_order_acquire); }
+  /// Indexer only: inserts rows [indexed_rows(), upto) into the index and publishes them.
+  Status index_up_to(size_t upto);
+  /// Sealed and fully indexed (or exact-only): nothing left for the indexer.
+  bool settled() const { return sealed() && (index_ == nullptr || indexed_rows() == rows()); }
+
+  /// Top-k live rows (filtered) for `query` (already normalised for cosine), closest first,
+  /// into `out` (cleared). Allocation-free after a thread's first queries.
+  Status search(const float* query, const SegmentQuery& q, std::vector<SegmentHit>* out) const;
+
+  // ---- persistence ----
+  /// Writes rows [from, to) to `path` (checked container, CRC).
+  Status save_rows(const std::string& path, size_t from, size_t to) const;
+  /// Appends the rows stored in `path` (which must start at rows()); writer only.
+  Status load_rows(const std::string& path);
+  /// Tombstone words covering rows [0, rows) for a checkpoint.
+  std::vector<uint64_t> tombstones(size_t rows) const;
+  /// Sets the tombstones from a checkpoint's words.
+  void restore_tombstones(const std::vector<uint64_t>& words, size_t rows);
+  /// Installs a loaded index covering every row (sealed segments from a checkpoint).
+  void adopt_index(std::unique_ptr<Index> index);
+
+  size_t memory_bytes() const;
+
+ private:
+  Status exact_scan(const float* query, const SegmentQuery& q, size_t from, size_t to,
+                    std::vector<SegmentHit>* heap) const;
+  Status filtered_exact(const float* query, const SegmentQuery& q, size_t rows,
+                        std::vector<SegmentHit>* heap) const;
+
+  const uint64_t id_;
+  const size_t dim_;
+  const Metric metric_;
+  const size_t capacity_;
+  std::unique_ptr<float[]> vectors_;
+  std::unique_ptr<PointId[]> ids_;
+  std::unique_ptr<nlohmann::json[]> payloads_;
+  std::unique_ptr<std::atomic<uint64_t>[]> tomb_;
+  std::unique_ptr<Index> index_;
+  std::atomic<size_t> rows_{0};
+  std::atomic<size_t> indexed_{0};
+  std::atomic<size_t> deleted_{0};
+  std::atomic<bool> sealed_{false};
+};
+
+}  // namespace vecstream

@@ -1,0 +1,219 @@
+// Shard: one independently durable slice of a collection — a WAL, a growing segment, sealed
+// segments, an id map — that takes a stream of upserts and deletes while it serves queries.
+//
+// Write path (any thread; writes are serialised by one mutex, which fixes the WAL order):
+//   validate (changes nothing on error) -> encode -> WAL append -> apply to the growing segment,
+//   tombstone the replaced/deleted row, update the id map -> release the mutex -> wait until the
+//   record is durable under the fsync policy -> acknowledge. A write is visible to searches as soon
+//   as it is applied (before it is durable: an unacknowledged write may be seen and then lost by
+//   a crash; an acknowledged one never is).
+//
+// Read path (any thread, never blocks on writers, indexers, compaction or checkpoints): load the
+// current SegmentSet (an immutable list of shared segment pointers, swapped atomically), search
+// every segment — index for the indexed prefix, exact SIMD scan for the rest — skipping
+// tombstoned rows, merge, dedupe by id. A segment is freed when the last set holding it goes.
+//
+// Background (one indexer thread, one maintenance thread per shard):
+//   - indexer: inserts newly appended rows into the growing segment's index in small batches (so
+//     the exactly scanned tail stays short), finishes segments that were sealed, seals by age.
+//   - maintenance: compaction (rewrites a segment whose tombstone share passes a threshold,
+//     merges the smallest segments when there are too many; the new segment is built off to the
+//     side, then swapped in under the write mutex with deletes that raced the build carried over),
+//     and checkpoints when enough WAL has accumulated or enough time has passed.
+//
+// Durability: see storage/wal.h (records, fsync policies) and storage/manifest.h (checkpoints).
+// On disk, under `dir`: wal/ (WAL files), data/ (MANIFEST, segment row runs, sealed indexes,
+// tombstones). Recovery loads the manifest's checkpoint, then replays the WAL after it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/epoch.h"
+#include "core/metric.h"
+#include "core/status.h"
+#include "segment/index_spec.h"
+#include "segment/payload_filter.h"
+#include "segment/point_id.h"
+#include "segment/segment.h"
+#include "segment/write_batch.h"
+#include "storage/wal.h"
+
+namespace vecstream {
+
+struct ShardOptions {
+  std::string dir;
+  size_t dim = 0;
+  Metric metric = Metric::kL2;
+  IndexSpec index;
+
+  size_t seal_rows = 32768;          // growing segment capacity: sealed when full
+  uint32_t seal_age_ms = 0;          // also sealed when its first row is this old (0 = never)
+  size_t index_batch = 512;          // rows the indexer inserts per step
+  double compact_deleted_ratio = 0.2;  // rewrite a segment with this share of tombstones
+  size_t max_segments = 6;           // settled segments above this: merge the smallest
+  size_t merge_max_rows = 1u << 20;  // never merge into a segment larger than this
+
+  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  uint32_t fsync_interval_ms = 10;
+  uint64_t checkpoint_wal_bytes = 256u << 20;  // checkpoint when the WAL grows past this
+  uint32_t checkpoint_interval_ms = 60000;     // ... or this long after the last (0 = never)
+
+  bool background = true;  // run the indexer / maintenance threads (tests may drive by hand)
+
+  // Limits: a request above them is INVALID_ARGUMENT / RESOURCE_EXHAUSTED, never partly applied.
+  size_t max_batch_points = 10000;
+  size_t max_payload_bytes = 64u << 10;
+};
+
+/// A query against a shard (and a collection).
+struct ShardQuery {
+  size_t k = 10;
+  size_t ef = 0;                  // 0 = the index spec's ef_search
+  size_t nprobe = 0;
+  float rerank_factor = 0.0f;
+  const PayloadFilter* filter = nullptr;
+  bool exact = false;             // exact scan of every segment (ground truth)
+  bool with_payload = false;
+  bool with_vector = false;
+};
+
+struct ScoredPoint {
+  PointId id;
+  float distance = 0.0f;
+  nlohmann::json payload;     // when asked for
+  std::vector<float> vector;  // when asked for
+};
+
+struct PointRecord {
+  PointId id;
+  std::vector<float> vector;  // cosine collections store (and return) unit-normalised vectors
+  nlohmann::json payload;
+};
+
+struct WriteAck {
+  uint64_t seq = 0;     // WAL sequence number of the write
+  size_t applied = 0;   // upserts: points written; deletes: points that existed
+};
+
+struct ShardStats {
+  size_t segments = 0, sealed_segments = 0;
+  size_t rows = 0, live = 0, deleted = 0;
+  size_t unindexed_rows = 0;
+  uint64_t last_seq = 0, checkpoint_seq = 0;
+  uint64_t wal_bytes = 0;
+  size_t memory_bytes = 0;
+  uint64_t compactions = 0, checkpoints = 0;
+};
+
+/// The immutable list of segments a query works on; the growing segment is last.
+struct SegmentSet {
+  std::vector<std::shared_ptr<Segment>> segments;
+};
+
+class Shard {
+ public:
+  /// Opens (recovering checkpoint + WAL) or creates the shard in options.dir.
+  static Result<std::unique_ptr<Shard>> open(const ShardOptions& options);
+  /// Stops the background threads. Does not checkpoint (close() does): the WAL has everything.
+  ~Shard();
+
+  // ---- writes (any thread) ----
+  Result<WriteAck> upsert(std::vector<PointWrite> points, SourcePosition source = {});
+  Result<WriteAck> remove(const std::vector<PointId>& ids, SourcePosition source = {});
+  /// Any batch (what ingestion and replication call).
+  Result<WriteAck> write(WriteBatch batch);
+
+  // ---- reads (any thread; never wait for writers) ----
+  Status search(std::span<const float> query, const ShardQuery& q,
+                std::vector<ScoredPoint>* out) const;
+  std::optional<PointRecord> get(const PointId& id) const;
+  ShardStats stats() const;
+  /// Last applied offset per source (checkpoint + WAL), for exactly-once resumption.
+  std::map<std::string, int64_t> source_offsets() const;
+  uint64_t last_seq() const { return applied_seq_.load(); }
+
+  // ---- maintenance (any thread; also run by the background threads) ----
+  /// Writes a checkpoint and truncates the WAL before it.
+  Status checkpoint();
+  /// Seals the growing segment now (if it has rows).
+  Status seal_now();
+  /// Runs one round of compaction now; *did says whether anything was rewritten.
+  Status compact_now(bool* did = nullptr);
+  /// Indexes every pending row now, in the caller's thread.
+  Status index_pending();
+  /// Blocks until the indexer has no pending rows (tests, benchmarks).
+  void wait_indexed() const;
+  /// Stops background work, checkpoints, syncs the WAL.
+  Status close();
+
+  const ShardOptions& options() const { return opts_; }
+
+ private:
+  struct Loc {
+    Segment* seg;
+    uint32_t row;
+  };
+  struct PersistedSegment {
+    uint64_t rows_saved = 0;
+    std::vector<std::string> row_files;
+    std::string index_file;
+  };
+
+  explicit Shard(const ShardOptions& options);
+  Status recover();
+  Status validate(WriteBatch* batch) const;
+  void apply_locked(const WriteBatch& batch, uint64_t seq, size_t* applied);
+  void rotate_growing_locked();
+  void publish_locked(std::vector<std::shared_ptr<Segment>> segments);
+  std::shared_ptr<Segment> new_segment_locked(size_t capacity);
+  /// The current set; the caller holds an EpochDomain::Guard on epochs_ (or write_mu_).
+  const SegmentSet* snapshot() const { return set_.load(); }
+
+  bool index_step();  // one indexer step; true if it did work
+  Status compact(const std::vector<std::shared_ptr<Segment>>& sources);
+  void indexer_loop();
+  void maintenance_loop();
+  void stop_background();
+
+  ShardOptions opts_;
+  std::unique_ptr<Wal> wal_;
+
+  mutable std::mutex write_mu_;  // writes, growing rotation, set publication
+  mutable EpochDomain epochs_;   // readers of set_ (declared first: outlives set_)
+  EpochPtr<SegmentSet> set_{epochs_};
+  std::shared_ptr<Segment> growing_;
+  std::chrono::steady_clock::time_point growing_first_row_{};
+  uint64_t next_segment_id_ = 1;
+  std::map<std::string, int64_t> offsets_;
+  std::atomic<uint64_t> applied_seq_{0};
+
+  mutable std::shared_mutex ids_mu_;  // the id map (writers exclusive, get() shared)
+  std::unordered_map<PointId, Loc, PointIdHash> ids_;
+
+  std::mutex compact_mu_;  // one compaction at a time
+  std::mutex ckpt_mu_;     // one checkpoint at a time
+  std::map<uint64_t, PersistedSegment> persisted_;
+  std::atomic<uint64_t> checkpoint_seq_{0};
+  std::atomic<uint64_t> checkpoint_wal_bytes_{0};
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  std::atomic<uint64_t> compactions_{0}, checkpoints_{0};
+
+  mutable std::mutex bg_mu_;
+  mutable std::condition_variable bg_cv_;
+  bool stop_ = false;
+  std::thread indexer_, maintainer_;
+};
+
+}  // namespace vecstream

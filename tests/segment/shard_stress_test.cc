@@ -1,0 +1,111 @@
+// Concurrency stress for a shard: writer threads upsert and delete while reader threads search
+// and get, the background indexer seals and indexes, compaction rewrites and merges segments,
+// and checkpoints run — all at once. Run under the tsan preset in the suite. Checks the
+// read-your-writes contract from each writer's point of view: an acknowledged upsert is found by
+// the next exact query; an acknowledged delete is never returned again.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "segment/shard.h"
+#include "support/temp_dir.h"
+
+namespace vecstream {
+namespace {
+
+constexpr size_t kDim = 12;
+
+std::vector<float> vec_for(uint64_t id, uint64_t v) {
+  std::mt19937_64 g(id * 7919 + v);
+  std::normal_distribution<float> n;
+  std::vector<float> out(kDim);
+  for (auto& x : out) x = n(g);
+  return out;
+}
+
+TEST(ShardStressTest, WritersReadersIndexerCompactorCheckpoints) {
+  testing::TempDir dir;
+  ShardOptions o;
+  o.dir = dir.path();
+  o.dim = kDim;
+  o.index.m = 8;
+  o.index.ef_construction = 32;
+  o.seal_rows = 128;
+  o.index_batch = 32;
+  o.max_segments = 2;
+  o.compact_deleted_ratio = 0.1;
+  o.fsync = FsyncPolicy::kInterval;
+  o.fsync_interval_ms = 5;
+  o.checkpoint_interval_ms = 30;
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  Shard& s = **shard;
+
+  constexpr int kWriters = 2;
+  constexpr int kOpsPerWriter = 600;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937_64 rng(w + 1);
+      // Each writer owns ids = w (mod kWriters), so its view of them is authoritative.
+      for (int op = 0; op < kOpsPerWriter; ++op) {
+        const uint64_t id = (rng() % 200) * kWriters + w;
+        if (rng() % 4 == 0) {
+          if (!s.remove({PointId::number(id)}).is_ok()) ++failures;
+          std::vector<ScoredPoint> out;
+          ShardQuery q;
+          q.k = 5;
+          q.exact = true;
+          if (!s.search(vec_for(id, 0), q, &out).is_ok()) ++failures;
+          for (const auto& p : out) {
+            if (p.id.num() == id) ++failures;  // deleted, acknowledged, yet found
+          }
+          if (s.get(PointId::number(id)).has_value()) ++failures;
+        } else {
+          auto v = vec_for(id, 0);
+          if (!s.upsert({PointWrite{PointId::number(id), v, {{"w", w}}}}).is_ok()) ++failures;
+          std::vector<ScoredPoint> out;
+          ShardQuery q;
+          q.k = 1;
+          q.exact = (op % 2 == 0);
+          if (!s.search(v, q, &out).is_ok() || out.empty() || !(out[0].id == PointId::number(id))) {
+            ++failures;
+          }
+        }
+      }
+    });
+  }
+  std::atomic<size_t> reads{0};
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      std::mt19937_64 rng(100 + r);
+      while (!done.load()) {
+        std::vector<ScoredPoint> out;
+        ShardQuery q;
+        q.k = 10;
+        q.with_payload = true;
+        if (!s.search(vec_for(rng() % 400, 0), q, &out).is_ok()) ++failures;
+        (void)s.get(PointId::number(rng() % 400));
+        (void)s.stats();
+        reads.fetch_add(1);
+      }
+    });
+  }
+  for (int w = 0; w < kWriters; ++w) threads[w].join();
+  done = true;
+  for (size_t i = kWriters; i < threads.size(); ++i) threads[i].join();
+  EXPECT_EQ(failures.load(), 0);
+  s.wait_indexed();
+  ShardStats st = s.stats();
+  std::printf("stress: %zu reads, %zu segments, %llu compactions, %llu checkpoints, live %zu\n",
+              reads.load(), st.segments, static_cast<unsigned long long>(st.compactions),
+              static_cast<unsigned long long>(st.checkpoints), st.live);
+  EXPECT_TRUE(s.close().is_ok());
+}
+
+}  // namespace
+}  // namespace vecstream

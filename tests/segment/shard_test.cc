@@ -1,0 +1,431 @@
+// Shard: writes visible at once, upsert/delete semantics, search quality against the exact
+// answer over the live set, filters, recovery from checkpoint + WAL, corruption, bad input.
+#include "segment/shard.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "segment/collection.h"
+#include "support/temp_dir.h"
+#include "support/test_data.h"
+
+namespace vecstream {
+namespace {
+
+using testing::TempDir;
+
+constexpr size_t kDim = 16;
+
+ShardOptions small_options(const std::string& dir, Metric metric = Metric::kL2) {
+  ShardOptions o;
+  o.dir = dir;
+  o.dim = kDim;
+  o.metric = metric;
+  o.index.ef_construction = 64;
+  o.index.ef_search = 64;
+  o.seal_rows = 300;
+  o.index_batch = 64;
+  o.max_segments = 3;
+  o.fsync = FsyncPolicy::kNone;
+  o.checkpoint_interval_ms = 0;
+  return o;
+}
+
+std::vector<float> row(const std::vector<float>& data, size_t i) {
+  return {data.begin() + i * kDim, data.begin() + (i + 1) * kDim};
+}
+
+PointWrite point(uint64_t id, std::vector<float> v, nlohmann::json payload = nullptr) {
+  return PointWrite{PointId::number(id), std::move(v), std::move(payload)};
+}
+
+// Exact top-k over a model of the live set.
+std::vector<uint64_t> exact_ids(const std::map<uint64_t, std::vector<float>>& live,
+                                const float* q, size_t k) {
+  std::vector<std::pair<float, uint64_t>> all;
+  for (const auto& [id, v] : live) {
+    float d = 0;
+    for (size_t j = 0; j < kDim; ++j) d += (v[j] - q[j]) * (v[j] - q[j]);
+    all.push_back({d, id});
+  }
+  std::sort(all.begin(), all.end());
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < std::min(k, all.size()); ++i) out.push_back(all[i].second);
+  return out;
+}
+
+TEST(ShardTest, WritesAreVisibleAtOnceAndUpsertReplaces) {
+  TempDir dir;
+  auto shard = Shard::open(small_options(dir.path()));
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  Shard& s = **shard;
+  auto data = testing::clustered(2000, kDim, 8, 1);
+  for (size_t i = 0; i < 2000; ++i) {
+    auto ack = s.upsert({point(i, row(data, i), {{"i", i}})});
+    ASSERT_TRUE(ack.is_ok()) << ack.status().to_string();
+    // Read-your-writes: the point just acknowledged is its own nearest neighbour.
+    std::vector<ScoredPoint> out;
+    ShardQuery q;
+    q.k = 1;
+    ASSERT_TRUE(s.search(row(data, i), q, &out).is_ok());
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].id.num(), i);
+    ASSERT_FLOAT_EQ(out[0].distance, 0.0f);
+  }
+  s.wait_indexed();
+  ShardStats st = s.stats();
+  EXPECT_EQ(st.live, 2000u);
+  EXPECT_GE(st.sealed_segments, 1u);
+  // Upsert with an existing id replaces vector and payload.
+  std::vector<float> moved(kDim, 100.0f);
+  ASSERT_TRUE(s.upsert({point(7, moved, {{"moved", true}})}).is_ok());
+  auto rec = s.get(PointId::number(7));
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->vector, moved);
+  EXPECT_EQ(rec->payload["moved"], true);
+  EXPECT_EQ(s.stats().live, 2000u);
+  std::vector<ScoredPoint> out;
+  ShardQuery q;
+  q.k = 3;
+  q.with_payload = true;
+  ASSERT_TRUE(s.search(moved, q, &out).is_ok());
+  EXPECT_EQ(out[0].id.num(), 7u);
+  EXPECT_EQ(out[0].payload["moved"], true);
+  ASSERT_TRUE(s.search(row(data, 7), q, &out).is_ok());
+  for (const auto& p : out) EXPECT_NE(p.id.num(), 7u) << "old vector of 7 still found";
+  // Delete: gone at once, idempotent.
+  auto del = s.remove({PointId::number(7), PointId::number(99999)});
+  ASSERT_TRUE(del.is_ok());
+  EXPECT_EQ(del->applied, 1u);
+  EXPECT_FALSE(s.get(PointId::number(7)).has_value());
+  ASSERT_TRUE(s.search(moved, q, &out).is_ok());
+  for (const auto& p : out) EXPECT_NE(p.id.num(), 7u);
+  EXPECT_EQ(s.stats().live, 1999u);
+}
+
+TEST(ShardTest, RecallUnderChurnWithSealingAndCompaction) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  o.background = false;
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok());
+  Shard& s = **shard;
+  const size_t n = 4000;
+  auto data = testing::clustered(n, kDim, 16, 2);
+  std::map<uint64_t, std::vector<float>> live;
+  std::mt19937_64 rng(3);
+  uint64_t next = 0;
+  for (int round = 0; round < 8; ++round) {
+    std::vector<PointWrite> batch;
+    for (int i = 0; i < 400; ++i, ++next) {
+      auto v = row(data, next % n);
+      for (auto& x : v) x += 0.01f * static_cast<float>(round);
+      batch.push_back(point(next, v));
+      live[next] = v;
+    }
+    ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+    // Delete a third of what is live.
+    std::vector<PointId> del;
+    for (auto it = live.begin(); it != live.end();) {
+      if (rng() % 3 == 0) {
+        del.push_back(PointId::number(it->first));
+        it = live.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    ASSERT_TRUE(s.remove(del).is_ok());
+    ASSERT_TRUE(s.index_pending().is_ok());
+    bool did = true;
+    while (did) ASSERT_TRUE(s.compact_now(&did).is_ok());
+  }
+  ShardStats st = s.stats();
+  EXPECT_EQ(st.live, live.size());
+  EXPECT_GT(st.compactions, 0u);
+  EXPECT_LE(st.segments, o.max_segments + 2);
+  auto queries = testing::clustered(200, kDim, 16, 9);
+  double hit = 0;
+  for (size_t qi = 0; qi < 200; ++qi) {
+    std::vector<float> q(queries.begin() + qi * kDim, queries.begin() + (qi + 1) * kDim);
+    auto truth = exact_ids(live, q.data(), 10);
+    std::vector<ScoredPoint> out;
+    ShardQuery sq;
+    sq.k = 10;
+    ASSERT_TRUE(s.search(q, sq, &out).is_ok());
+    std::set<uint64_t> got;
+    for (const auto& p : out) {
+      ASSERT_TRUE(live.count(p.id.num())) << "deleted id " << p.id.num() << " returned";
+      got.insert(p.id.num());
+    }
+    for (uint64_t id : truth) hit += got.count(id);
+    // Exact mode is the ground truth itself.
+    sq.exact = true;
+    ASSERT_TRUE(s.search(q, sq, &out).is_ok());
+    for (size_t i = 0; i < truth.size(); ++i) EXPECT_EQ(out[i].id.num(), truth[i]);
+  }
+  const double recall = hit / (200.0 * 10.0);
+  std::printf("recall@10 after churn: %.4f (segments %zu, compactions %llu)\n", recall, st.segments,
+              static_cast<unsigned long long>(st.compactions));
+  EXPECT_GE(recall, 0.97);
+}
+
+TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {
+  TempDir dir;
+  auto shard = Shard::open(small_options(dir.path()));
+  ASSERT_TRUE(shard.is_ok());
+  Shard& s = **shard;
+  auto data = testing::clustered(3000, kDim, 8, 4);
+  std::vector<PointWrite> batch;
+  for (size_t i = 0; i < 3000; ++i) {
+    batch.push_back(point(i, row(data, i),
+                          {{"color", i % 3 == 0 ? "red" : "blue"}, {"price", static_cast<int>(i % 100)},
+                           {"rare", i % 500 == 0}}));
+  }
+  ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+  s.wait_indexed();
+  for (const char* text : {R"({"field":"color","eq":"red"})",
+                           R"({"and":[{"field":"color","eq":"blue"},{"field":"price","range":{"lt":10}}]})",
+                           R"({"field":"rare","eq":true})"}) {
+    auto f = PayloadFilter::parse(std::string_view(text));
+    ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+    for (size_t qi = 0; qi < 20; ++qi) {
+      ShardQuery q;
+      q.k = 5;
+      q.filter = &*f;
+      q.with_payload = true;
+      std::vector<ScoredPoint> approx, exact;
+      ASSERT_TRUE(s.search(row(data, qi * 37), q, &approx).is_ok());
+      q.exact = true;
+      ASSERT_TRUE(s.search(row(data, qi * 37), q, &exact).is_ok());
+      ASSERT_EQ(approx.size(), 5u) << text;
+      for (const auto& p : approx) EXPECT_TRUE(f->matches(p.payload)) << text;
+      size_t same = 0;
+      for (const auto& a : approx) {
+        for (const auto& e : exact) same += a.id == e.id;
+      }
+      EXPECT_GE(same, 4u) << text;
+    }
+  }
+}
+
+TEST(ShardTest, BadInputChangesNothing) {
+  TempDir dir;
+  auto shard = Shard::open(small_options(dir.path(), Metric::kCosine));
+  ASSERT_TRUE(shard.is_ok());
+  Shard& s = **shard;
+  ASSERT_TRUE(s.upsert({point(1, std::vector<float>(kDim, 1.0f))}).is_ok());
+  const uint64_t seq = s.last_seq();
+  std::vector<float> nan(kDim, 1.0f);
+  nan[3] = std::nanf("");
+  std::vector<std::vector<PointWrite>> bad;
+  bad.push_back({point(2, std::vector<float>(kDim - 1, 1.0f))});
+  bad.push_back({point(2, std::vector<float>(kDim, 1.0f)), point(3, nan)});
+  bad.push_back({point(2, std::vector<float>(kDim, 0.0f))});  // zero under cosine
+  bad.push_back({point(2, std::vector<float>(kDim, 1.0f), nlohmann::json::array({1, 2}))});
+  bad.push_back({point(2, std::vector<float>(kDim, 1.0f),
+                       {{"big", std::string(100000, 'x')}})});
+  bad.push_back({});
+  for (auto& b : bad) {
+    auto r = s.upsert(std::move(b));
+    EXPECT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().to_string();
+  }
+  std::vector<PointWrite> huge(s.options().max_batch_points + 1, point(5, std::vector<float>(kDim, 1.0f)));
+  EXPECT_EQ(s.upsert(std::move(huge)).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.last_seq(), seq);
+  EXPECT_EQ(s.stats().live, 1u);
+  EXPECT_FALSE(s.get(PointId::number(2)).has_value());
+  std::vector<ScoredPoint> out;
+  ShardQuery q;
+  EXPECT_EQ(s.search(std::vector<float>(kDim + 1, 1.0f), q, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.search(nan, q, &out).code(), StatusCode::kInvalidArgument);
+  q.k = 0;
+  EXPECT_EQ(s.search(std::vector<float>(kDim, 1.0f), q, &out).code(), StatusCode::kInvalidArgument);
+  // Cosine stores unit vectors.
+  auto rec = s.get(PointId::number(1));
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_NEAR(rec->vector[0], 0.25f, 1e-6);
+}
+
+// Writes, checkpoints part-way, writes more (incl. deletes and upserts over checkpointed points),
+// drops the shard without closing, reopens: everything acknowledged is there, exactly.
+TEST(ShardTest, RecoversFromCheckpointPlusWal) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  auto data = testing::clustered(1500, kDim, 8, 5);
+  std::map<uint64_t, std::vector<float>> live;
+  {
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+    Shard& s = **shard;
+    for (size_t i = 0; i < 1000; ++i) {
+      ASSERT_TRUE(s.upsert({point(i, row(data, i), {{"i", i}})}, {"topic/0", static_cast<int64_t>(i)}).is_ok());
+      live[i] = row(data, i);
+    }
+    s.wait_indexed();
+    ASSERT_TRUE(s.checkpoint().is_ok());
+    for (size_t i = 1000; i < 1500; ++i) {
+      ASSERT_TRUE(s.upsert({point(i % 1200, row(data, i), {{"i", i}})}, {"topic/0", static_cast<int64_t>(i)}).is_ok());
+      live[i % 1200] = row(data, i);
+    }
+    std::vector<PointId> del;
+    for (uint64_t id = 0; id < 1200; id += 7) {
+      del.push_back(PointId::number(id));
+      live.erase(id);
+    }
+    ASSERT_TRUE(s.remove(del, {"topic/1", 42}).is_ok());
+  }  // dropped without close(): the WAL after the checkpoint carries the rest
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  Shard& s = **shard;
+  EXPECT_EQ(s.stats().live, live.size());
+  for (const auto& [id, v] : live) {
+    auto rec = s.get(PointId::number(id));
+    ASSERT_TRUE(rec.has_value()) << id;
+    EXPECT_EQ(rec->vector, v);
+  }
+  for (uint64_t id = 0; id < 1200; id += 7) EXPECT_FALSE(s.get(PointId::number(id)).has_value());
+  auto offsets = s.source_offsets();
+  EXPECT_EQ(offsets["topic/0"], 1499);
+  EXPECT_EQ(offsets["topic/1"], 42);
+  // A second cycle through close() (checkpoint) and reopen keeps the same state.
+  ASSERT_TRUE(s.close().is_ok());
+  shard->reset();  // the WAL directory is locked while a shard holds it
+  shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  EXPECT_EQ((*shard)->stats().live, live.size());
+  EXPECT_EQ((*shard)->stats().checkpoint_seq, (*shard)->last_seq());
+}
+
+TEST(ShardTest, CorruptedFilesGiveClearErrors) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  o.background = false;
+  auto data = testing::clustered(600, kDim, 4, 6);
+  {
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok());
+    for (size_t i = 0; i < 400; ++i) ASSERT_TRUE((*shard)->upsert({point(i, row(data, i))}).is_ok());
+    ASSERT_TRUE((*shard)->index_pending().is_ok());
+    ASSERT_TRUE((*shard)->checkpoint().is_ok());
+    for (size_t i = 400; i < 600; ++i) ASSERT_TRUE((*shard)->upsert({point(i, row(data, i))}).is_ok());
+  }
+  namespace fs = std::filesystem;
+  const std::string backup = dir / "backup";
+  fs::create_directories(backup);
+  fs::copy(dir.path() + "/data", backup + "/data", fs::copy_options::recursive);
+  fs::copy(dir.path() + "/wal", backup + "/wal", fs::copy_options::recursive);
+  auto restore = [&] {
+    fs::remove_all(dir.path() + "/data");
+    fs::remove_all(dir.path() + "/wal");
+    fs::copy(backup + "/data", dir.path() + "/data", fs::copy_options::recursive);
+    fs::copy(backup + "/wal", dir.path() + "/wal", fs::copy_options::recursive);
+  };
+  auto flip = [](const std::string& path, size_t at) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5a);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(&c, 1);
+  };
+  auto files_in = [](const std::string& d, const std::string& prefix) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(d)) {
+      if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // Manifest damaged.
+  flip(dir.path() + "/data/MANIFEST", 40);
+  auto r = Shard::open(o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find("MANIFEST"), std::string::npos) << r.status().message();
+  // A segment rows file damaged.
+  restore();
+  auto rows_files = files_in(dir.path() + "/data", "seg-");
+  ASSERT_FALSE(rows_files.empty());
+  flip(rows_files[0], 100);
+  r = Shard::open(o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().to_string();
+  // A segment rows file truncated.
+  restore();
+  fs::resize_file(rows_files[0], fs::file_size(rows_files[0]) / 2);
+  r = Shard::open(o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().to_string();
+  // A WAL record in the middle damaged: reported, not applied half-way.
+  restore();
+  auto wal_files = files_in(dir.path() + "/wal", "wal-");
+  ASSERT_FALSE(wal_files.empty());
+  flip(wal_files.back(), 200);
+  r = Shard::open(o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().to_string();
+  // A torn WAL tail is cut: everything before it is there.
+  restore();
+  fs::resize_file(wal_files.back(), fs::file_size(wal_files.back()) - 5);
+  r = Shard::open(o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->stats().live, 599u);
+  EXPECT_TRUE((*r)->get(PointId::number(598)).has_value());
+  EXPECT_FALSE((*r)->get(PointId::number(599)).has_value());
+}
+
+TEST(CollectionTest, ShardsRouteMergeAndReopen) {
+  TempDir dir;
+  nlohmann::json cfg = {{"name", "docs"}, {"dim", kDim}, {"metric", "l2"}, {"shards", 3},
+                        {"seal_rows", 200}, {"fsync", "none"},
+                        {"index", {{"kind", "hnsw"}, {"m", 12}, {"ef_construction", 64}}}};
+  auto config = CollectionConfig::from_json(cfg);
+  ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+  auto data = testing::clustered(1200, kDim, 8, 7);
+  {
+    auto c = Collection::create(dir.path(), *config);
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    std::vector<PointWrite> batch;
+    for (size_t i = 0; i < 1200; ++i) {
+      auto id = PointId::string("doc-" + std::to_string(i));
+      batch.push_back({*id, row(data, i), {{"n", i}}});
+    }
+    ASSERT_TRUE((*c)->upsert(std::move(batch)).is_ok());
+    EXPECT_EQ((*c)->stats().live, 1200u);
+    for (size_t s = 0; s < 3; ++s) EXPECT_GT((*c)->shard(s).stats().live, 300u);
+    EXPECT_EQ(Collection::create(dir.path(), *config).status().code(), StatusCode::kAlreadyExists);
+    ASSERT_TRUE((*c)->close().is_ok());
+  }
+  auto c = Collection::open(dir.path());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ((*c)->stats().live, 1200u);
+  std::vector<ScoredPoint> out;
+  ShardQuery q;
+  q.k = 5;
+  ASSERT_TRUE((*c)->search(row(data, 77), q, &out).is_ok());
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0].id.str(), "doc-77");
+  auto rec = (*c)->get(*PointId::string("doc-5"));
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->payload["n"], 5);
+  // Bad configurations.
+  for (nlohmann::json bad : {nlohmann::json{{"name", "x"}},
+                             nlohmann::json{{"name", "bad name"}, {"dim", 4}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"metric", "hamming"}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"shards", 0}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"index", {{"kind", "lsh"}}}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"colour", 1}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"fsync", "sometimes"}}}) {
+    auto r = CollectionConfig::from_json(bad);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad.dump();
+  }
+}
+
+}  // namespace
+}  // namespace vecstream

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/distance.h"
+#include "segment/collection.h"
 
 namespace {
 
@@ -43,6 +44,39 @@ int run_bench(const std::vector<std::string>& args) {
 #endif
 }
 
+int snapshot_create(const std::string& collection, const std::string& out) {
+  auto c = vecstream::Collection::open(collection, /*background=*/false);
+  if (!c.is_ok()) {
+    std::fprintf(stderr, "vecstream: %s\n", c.status().to_string().c_str());
+    return 1;
+  }
+  vecstream::Status st = (*c)->snapshot(out);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "vecstream: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  const auto stats = (*c)->stats();
+  std::printf("snapshot of %s (%zu live points, %zu shards) written to %s\n",
+              (*c)->config().name.c_str(), stats.live, stats.shards.size(), out.c_str());
+  return (*c)->close().is_ok() ? 0 : 1;
+}
+
+int snapshot_restore(const std::string& from, const std::string& collection) {
+  vecstream::Status st = vecstream::Collection::restore(from, collection);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "vecstream: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  auto c = vecstream::Collection::open(collection, /*background=*/false);
+  if (!c.is_ok()) {
+    std::fprintf(stderr, "vecstream: restored files do not open: %s\n", c.status().to_string().c_str());
+    return 1;
+  }
+  std::printf("restored %s into %s: %zu live points\n", (*c)->config().name.c_str(),
+              collection.c_str(), (*c)->stats().live);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,6 +88,18 @@ int main(int argc, char** argv) {
 
   auto* info = app.add_subcommand("info", "Show the CPU's SIMD level and build facts");
 
+  auto* snapshot = app.add_subcommand("snapshot", "Back up or restore a collection");
+  snapshot->require_subcommand(1);
+  std::string snap_collection, snap_dir;
+  auto* snap_create = snapshot->add_subcommand(
+      "create", "Checkpoint every shard and copy the checkpoint into a new snapshot directory");
+  snap_create->add_option("--collection", snap_collection, "Collection directory")->required();
+  snap_create->add_option("--out", snap_dir, "Snapshot directory to create")->required();
+  auto* snap_restore = snapshot->add_subcommand(
+      "restore", "Verify a snapshot and restore it into a new collection directory");
+  snap_restore->add_option("--from", snap_dir, "Snapshot directory")->required();
+  snap_restore->add_option("--collection", snap_collection, "Collection directory to create")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (bench->parsed()) {
@@ -61,6 +107,8 @@ int main(int argc, char** argv) {
     if (rest.empty()) rest.push_back("--help");
     return run_bench(rest);
   }
+  if (snap_create->parsed()) return snapshot_create(snap_collection, snap_dir);
+  if (snap_restore->parsed()) return snapshot_restore(snap_dir, snap_collection);
   if (info->parsed()) {
     std::printf("vecstream 0.1.0\nsimd: %s\n",
                 vecstream::simd_level_name(vecstream::detected_simd_level()));

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include <filesystem>
+
 #include "storage/fs.h"
+#include "storage/manifest.h"
 
 namespace vecstream {
 
@@ -186,6 +189,17 @@ Result<WriteAck> Collection::remove(const std::vector<PointId>& ids) {
   return total;
 }
 
+Result<WriteAck> Collection::remove_where(const PayloadFilter& filter) {
+  WriteAck total;
+  for (auto& s : shards_) {
+    auto ack = s->remove_where(filter);
+    if (!ack.is_ok()) return ack.status();
+    total.seq = std::max(total.seq, ack->seq);
+    total.applied += ack->applied;
+  }
+  return total;
+}
+
 Status Collection::search(std::span<const float> query, const ShardQuery& q,
                           std::vector<ScoredPoint>* out) const {
   if (shards_.size() == 1) return shards_[0]->search(query, q, out);
@@ -223,6 +237,50 @@ CollectionStats Collection::stats() const {
 Status Collection::checkpoint() {
   for (auto& s : shards_) VS_RETURN_IF_ERROR(s->checkpoint());
   return Status::ok();
+}
+
+Status Collection::snapshot(const std::string& out_dir) {
+  if (path_exists(out_dir)) return Status::already_exists("snapshot target " + out_dir + " exists");
+  VS_RETURN_IF_ERROR(make_dirs(out_dir));
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    VS_RETURN_IF_ERROR(shards_[i]->snapshot_to(out_dir + "/shard-" + std::to_string(i)));
+  }
+  // The configuration last: a snapshot without it is visibly incomplete.
+  return write_file_atomic(out_dir + "/" + kConfigFile, config_.to_json().dump(2));
+}
+
+Status Collection::restore(const std::string& snapshot_dir, const std::string& dir) {
+  auto text = read_file(snapshot_dir + "/" + kConfigFile);
+  if (!text.is_ok()) {
+    return Status::not_found("snapshot " + snapshot_dir + " is incomplete: " + text.status().message());
+  }
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return Status::corruption(snapshot_dir + "/" + kConfigFile + ": not JSON");
+  auto config = CollectionConfig::from_json(j);
+  if (!config.is_ok()) return Status::corruption(snapshot_dir + ": " + config.status().message());
+  for (size_t i = 0; i < config->shards; ++i) {
+    const std::string data = snapshot_dir + "/shard-" + std::to_string(i) + "/data";
+    auto m = read_manifest(data);
+    if (!m.is_ok()) return m.status();
+    if (!m->has_value()) return Status::corruption(data + ": no MANIFEST");
+    for (const std::string& f : (**m).files()) {
+      if (!path_exists(data + "/" + f)) return Status::corruption(data + ": missing " + f);
+    }
+  }
+  if (path_exists(dir + "/" + kConfigFile)) {
+    return Status::already_exists("a collection exists in " + dir);
+  }
+  VS_RETURN_IF_ERROR(make_dirs(dir));
+  for (size_t i = 0; i < config->shards; ++i) {
+    const std::string from = snapshot_dir + "/shard-" + std::to_string(i) + "/data";
+    const std::string to = dir + "/shard-" + std::to_string(i) + "/data";
+    VS_RETURN_IF_ERROR(make_dirs(to));
+    auto names = list_dir(from);
+    if (!names.is_ok()) return names.status();
+    for (const std::string& n : *names) VS_RETURN_IF_ERROR(link_or_copy(from + "/" + n, to + "/" + n));
+    VS_RETURN_IF_ERROR(fsync_dir(to));
+  }
+  return write_file_atomic(dir + "/" + kConfigFile, *text);
 }
 
 void Collection::wait_indexed() const {

@@ -58,6 +58,8 @@ class Collection {
   /// Upserts; the ack's seq is the largest shard sequence number written.
   Result<WriteAck> upsert(std::vector<PointWrite> points);
   Result<WriteAck> remove(const std::vector<PointId>& ids);
+  /// Deletes every point whose payload matches `filter`, shard by shard.
+  Result<WriteAck> remove_where(const PayloadFilter& filter);
 
   Status search(std::span<const float> query, const ShardQuery& q,
                 std::vector<ScoredPoint>* out) const;
@@ -65,6 +67,12 @@ class Collection {
   CollectionStats stats() const;
 
   Status checkpoint();
+  /// A consistent backup of every shard (each at its own checkpoint) in `out_dir`, which must
+  /// not exist yet. Writes and searches go on meanwhile.
+  Status snapshot(const std::string& out_dir);
+  /// Restores a snapshot into `dir` (which must not hold a collection) after verifying that
+  /// every manifest and the files it names are there. Open the collection afterwards.
+  static Status restore(const std::string& snapshot_dir, const std::string& dir);
   void wait_indexed() const;
   Status close();
 

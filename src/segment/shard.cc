@@ -147,6 +147,7 @@ Status Shard::recover() {
   wo.dir = wal_dir(opts_);
   wo.policy = opts_.fsync;
   wo.interval_ms = opts_.fsync_interval_ms;
+  wo.first_seq = ckpt_seq + 1;
   auto wal = Wal::open(wo);
   if (!wal.is_ok()) return wal.status();
   wal_ = std::move(*wal);
@@ -274,6 +275,30 @@ Result<WriteAck> Shard::remove(const std::vector<PointId>& ids, SourcePosition s
   for (size_t i = 0; i < ids.size(); ++i) b.points[i].id = ids[i];
   b.source = std::move(source);
   return write(std::move(b));
+}
+
+Result<WriteAck> Shard::remove_where(const PayloadFilter& filter, SourcePosition source) {
+  std::vector<PointId> ids;
+  {
+    EpochDomain::Guard guard(epochs_);
+    for (const auto& seg : snapshot()->segments) {
+      const size_t rows = seg->rows();
+      for (size_t r = 0; r < rows; ++r) {
+        if (!seg->is_deleted(r) && filter.matches(seg->payload(r))) ids.push_back(seg->point_id(r));
+      }
+    }
+  }
+  if (ids.empty()) return WriteAck{applied_seq_.load(), 0};
+  WriteAck total{0, 0};
+  for (size_t at = 0; at < ids.size(); at += opts_.max_batch_points) {
+    std::vector<PointId> part(ids.begin() + at,
+                              ids.begin() + std::min(ids.size(), at + opts_.max_batch_points));
+    auto ack = remove(part, source);
+    if (!ack.is_ok()) return ack.status();
+    total.seq = ack->seq;
+    total.applied += ack->applied;
+  }
+  return total;
 }
 
 Result<WriteAck> Shard::write(WriteBatch batch) {
@@ -580,6 +605,26 @@ Status Shard::compact(const std::vector<std::shared_ptr<Segment>>& sources) {
 
 Status Shard::checkpoint() {
   std::lock_guard clk(ckpt_mu_);
+  return checkpoint_locked();
+}
+
+Status Shard::snapshot_to(const std::string& out_dir) {
+  std::lock_guard clk(ckpt_mu_);  // no checkpoint may delete files while we link them
+  VS_RETURN_IF_ERROR(checkpoint_locked());
+  auto m = read_manifest(data_dir(opts_));
+  if (!m.is_ok()) return m.status();
+  if (!m->has_value()) return Status::internal("no manifest after a checkpoint");
+  const std::string out = out_dir + "/data";
+  VS_RETURN_IF_ERROR(make_dirs(out));
+  std::vector<std::string> files = (**m).files();
+  files.push_back(kManifestName);
+  for (const std::string& f : files) {
+    VS_RETURN_IF_ERROR(link_or_copy(data_dir(opts_) + "/" + f, out + "/" + f));
+  }
+  return fsync_dir(out);
+}
+
+Status Shard::checkpoint_locked() {
   struct Captured {
     std::shared_ptr<Segment> seg;
     size_t rows;

@@ -132,6 +132,9 @@ class Shard {
   // ---- writes (any thread) ----
   Result<WriteAck> upsert(std::vector<PointWrite> points, SourcePosition source = {});
   Result<WriteAck> remove(const std::vector<PointId>& ids, SourcePosition source = {});
+  /// Deletes every live point whose payload matches `filter` (ids gathered from a consistent
+  /// view, then deleted as one batch; points written meanwhile are not affected).
+  Result<WriteAck> remove_where(const PayloadFilter& filter, SourcePosition source = {});
   /// Any batch (what ingestion and replication call).
   Result<WriteAck> write(WriteBatch batch);
 
@@ -147,6 +150,9 @@ class Shard {
   // ---- maintenance (any thread; also run by the background threads) ----
   /// Writes a checkpoint and truncates the WAL before it.
   Status checkpoint();
+  /// Checkpoints, then hard-links (or copies) the checkpoint's files and manifest into
+  /// `out_dir`/data: a consistent, self-contained copy of the shard for backup. Writes go on.
+  Status snapshot_to(const std::string& out_dir);
   /// Seals the growing segment now (if it has rows).
   Status seal_now();
   /// Runs one round of compaction now; *did says whether anything was rewritten.
@@ -173,6 +179,7 @@ class Shard {
 
   explicit Shard(const ShardOptions& options);
   Status recover();
+  Status checkpoint_locked();  // ckpt_mu_ held
   Status validate(WriteBatch* batch) const;
   void apply_locked(const WriteBatch& batch, uint64_t seq, size_t* applied);
   void rotate_growing_locked();

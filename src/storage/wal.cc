@@ -450,13 +450,14 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options) {
   }
 
   if (wal->files_.empty()) {
-    Result<int> fd = create_wal_file(dir, wal->dir_fd_, 1);
+    const uint64_t first = std::max<uint64_t>(1, options.first_seq);
+    Result<int> fd = create_wal_file(dir, wal->dir_fd_, first);
     if (!fd) return fd.status();
-    wal->current_ = std::make_shared<FileHandle>(*fd, join(dir, file_name_for(1)));
-    wal->files_.push_back({1, join(dir, file_name_for(1)), kWalFileHeaderBytes});
+    wal->current_ = std::make_shared<FileHandle>(*fd, join(dir, file_name_for(first)));
+    wal->files_.push_back({first, join(dir, file_name_for(first)), kWalFileHeaderBytes});
     wal->cur_bytes_ = kWalFileHeaderBytes;
     total_bytes = kWalFileHeaderBytes;
-    wal->last_seq_ = 0;
+    wal->last_seq_ = first - 1;
   } else {
     const std::string& path = wal->files_.back().path;
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);

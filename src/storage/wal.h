@@ -84,6 +84,9 @@ struct WalOptions {
   uint32_t interval_ms = 10;                  // kInterval only; >= 1
   uint64_t file_bytes = 64ull << 20;          // start a new file rather than grow one past this
   uint32_t max_record_bytes = 64u << 20;      // largest payload append() accepts; <= 1 GiB
+  uint64_t first_seq = 1;                     // sequence of the first record of an empty WAL
+                                              // (a shard restored from a snapshot continues
+                                              // after the snapshot's sequence number)
 };
 
 inline constexpr char kWalMagic[8] = {'V', 'S', 'W', 'A', 'L', '0', '0', '1'};

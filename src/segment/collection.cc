@@ -287,6 +287,10 @@ void Collection::wait_indexed() const {
   for (const auto& s : shards_) s->wait_indexed();
 }
 
+void Collection::stop() {
+  for (auto& s : shards_) s->stop();
+}
+
 Status Collection::close() {
   for (auto& s : shards_) VS_RETURN_IF_ERROR(s->close());
   return Status::ok();

@@ -75,6 +75,8 @@ class Collection {
   static Status restore(const std::string& snapshot_dir, const std::string& dir);
   void wait_indexed() const;
   Status close();
+  /// Stops every shard's background work without a checkpoint (before a drop).
+  void stop();
 
  private:
   Collection(std::string dir, CollectionConfig config) : dir_(std::move(dir)), config_(std::move(config)) {}

@@ -163,6 +163,8 @@ class Shard {
   void wait_indexed() const;
   /// Stops background work, checkpoints, syncs the WAL.
   Status close();
+  /// Stops background work only (the shard is being dropped). Reads and writes still work.
+  void stop() { stop_background(); }
 
   const ShardOptions& options() const { return opts_; }
 

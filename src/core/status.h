@@ -26,6 +26,8 @@ enum class StatusCode : int {
   kIoError,           // the operating system refused a read, write or fsync
   kUnimplemented,
   kInternal,
+  kUnauthenticated,   // no or unknown credentials
+  kPermissionDenied,  // known caller, not allowed to do this
 };
 
 std::string_view status_code_name(StatusCode code);
@@ -45,6 +47,8 @@ class [[nodiscard]] Status {
   static Status corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
   static Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }

@@ -1,6 +1,8 @@
 #include "segment/collection.h"
 
 #include <algorithm>
+#include <chrono>
+#include <random>
 
 #include <filesystem>
 
@@ -147,6 +149,8 @@ Result<std::unique_ptr<Collection>> Collection::open(const std::string& dir, boo
 Result<std::unique_ptr<Collection>> Collection::open_shards(std::string dir,
                                                             CollectionConfig config) {
   std::unique_ptr<Collection> c(new Collection(std::move(dir), std::move(config)));
+  c->instance_ = std::random_device{}() * 0x9e3779b97f4a7c15ull ^
+                 static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   for (size_t i = 0; i < c->config_.shards; ++i) {
     ShardOptions o = c->config_.shard;
     o.dir = c->dir_ + "/shard-" + std::to_string(i);
@@ -212,6 +216,20 @@ Status Collection::search(std::span<const float> query, const ShardQuery& q,
   std::sort(out->begin(), out->end(),
             [](const ScoredPoint& a, const ScoredPoint& b) { return a.distance < b.distance; });
   if (out->size() > q.k) out->resize(q.k);
+  return Status::ok();
+}
+
+uint64_t Collection::write_epoch() const {
+  uint64_t e = 0;
+  for (const auto& s : shards_) e += s->last_seq();
+  return e;
+}
+
+Status Collection::search_batch(const std::vector<std::span<const float>>& queries,
+                                const ShardQuery& q,
+                                std::vector<std::vector<ScoredPoint>>* out) const {
+  out->resize(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) VS_RETURN_IF_ERROR(search(queries[i], q, &(*out)[i]));
   return Status::ok();
 }
 

@@ -65,6 +65,14 @@ class Collection {
                 std::vector<ScoredPoint>* out) const;
   std::optional<PointRecord> get(const PointId& id) const;
   CollectionStats stats() const;
+  /// Changes whenever a write is applied (sum of the shards' sequence numbers); with instance()
+  /// it keys cached search results so that they are never staler than the data.
+  uint64_t write_epoch() const;
+  /// Random per open collection: a dropped and re-created collection never shares cache keys.
+  uint64_t instance() const { return instance_; }
+  /// Answers several queries (same knobs) in one call; out[i] for queries[i].
+  Status search_batch(const std::vector<std::span<const float>>& queries, const ShardQuery& q,
+                      std::vector<std::vector<ScoredPoint>>* out) const;
 
   Status checkpoint();
   /// A consistent backup of every shard (each at its own checkpoint) in `out_dir`, which must
@@ -84,6 +92,7 @@ class Collection {
   std::string dir_;
   CollectionConfig config_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  uint64_t instance_ = 0;
 };
 
 /// Collection names: 1-64 characters of [A-Za-z0-9_-].

@@ -1,0 +1,133 @@
+// Service: the one transport-neutral implementation of Vecstream's API. The REST server
+// (rest_server.h) and the gRPC server (grpc_server.h) only translate their wire formats into these
+// calls and map the returned Status through status_map.h; authentication happens at the transport,
+// authorisation (roles, per-collection keys) here, so both transports enforce the same rules.
+//
+// What a call does on top of the Catalog and Collection:
+//   - checks the caller's role (read: get/search/list/describe/stats; write: upsert/delete;
+//     admin: create/drop) and collection scope;
+//   - enforces the limits (k, batch sizes, request points) with INVALID_ARGUMENT /
+//     RESOURCE_EXHAUSTED;
+//   - searches through the result cache (cache keys include the collection's write epoch, which
+//     every acknowledged write bumps, so a cached answer never outlives the data it came from) and
+//     the micro-batcher (query_batcher.h) unless the request asks for streaming mode;
+//   - records the metrics named in DESIGN.md.
+//
+// Thread-safety: every method may be called from any thread at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "segment/catalog.h"
+#include "segment/payload_filter.h"
+
+namespace vecstream {
+
+class MetricsRegistry;
+class ResultCache;
+class QueryBatcher;
+
+enum class Role : int { kRead = 1, kWrite = 2, kAdmin = 3 };  // each includes the ones below
+
+/// Who is calling, as established by the transport (API key, client certificate).
+struct Principal {
+  std::string name = "anonymous";
+  Role role = Role::kAdmin;              // a server without keys trusts its callers
+  std::vector<std::string> collections;  // empty = every collection
+};
+
+struct ServiceLimits {
+  size_t max_k = 1000;
+  size_t max_batch_queries = 1024;
+  size_t max_upsert_points = 10000;
+  size_t max_dim = 65536;
+  size_t max_ef = 65536;
+};
+
+struct ServiceOptions {
+  ServiceLimits limits;
+  /// Micro-batching: concurrent queries to one collection gathered for up to `batch_window` or
+  /// `batch_max` queries, whichever comes first. A zero window turns it off.
+  std::chrono::microseconds batch_window{200};
+  size_t batch_max = 32;
+};
+
+struct SearchRequest {
+  std::string collection;
+  std::vector<float> vector;
+  size_t k = 10;
+  std::optional<PayloadFilter> filter;
+  size_t ef = 0;
+  size_t nprobe = 0;
+  float rerank_factor = 0.0f;
+  bool exact = false;
+  bool with_payload = false;
+  bool with_vector = false;
+  bool use_cache = true;
+  bool streaming = false;  // bypass micro-batching: answer this query alone, now
+};
+
+struct SearchResponse {
+  std::vector<ScoredPoint> points;  // closest first; distance per metric.h
+  double server_seconds = 0.0;      // time inside the service
+  bool cached = false;
+};
+
+struct CollectionInfo {
+  CollectionConfig config;
+  CollectionStats stats;
+  nlohmann::json to_json() const;
+};
+
+class Service {
+ public:
+  /// `metrics` and `cache` may be null (no metrics / no cache). Neither is owned.
+  Service(Catalog& catalog, ServiceOptions options, MetricsRegistry* metrics, ResultCache* cache);
+  ~Service();
+
+  // ---- collections ----
+  Result<CollectionInfo> create_collection(const Principal& p, const nlohmann::json& config);
+  Result<std::vector<CollectionInfo>> list_collections(const Principal& p);
+  Result<CollectionInfo> describe_collection(const Principal& p, const std::string& name);
+  Status drop_collection(const Principal& p, const std::string& name);
+
+  // ---- points ----
+  Result<WriteAck> upsert(const Principal& p, const std::string& collection,
+                          std::vector<PointWrite> points);
+  Result<WriteAck> remove(const Principal& p, const std::string& collection,
+                          const std::vector<PointId>& ids);
+  Result<WriteAck> remove_where(const Principal& p, const std::string& collection,
+                                const PayloadFilter& filter);
+  /// NOT_FOUND if the point does not exist.
+  Result<PointRecord> get(const Principal& p, const std::string& collection, const PointId& id);
+
+  // ---- search ----
+  Result<SearchResponse> search(const Principal& p, const SearchRequest& req);
+  /// Every query must name the same collection; answers in request order.
+  Result<std::vector<SearchResponse>> search_batch(const Principal& p,
+                                                   const std::vector<SearchRequest>& reqs);
+
+  // ---- operations ----
+  Result<nlohmann::json> stats(const Principal& p);
+  const ServiceOptions& options() const { return options_; }
+  Catalog& catalog() { return catalog_; }
+
+ private:
+  struct Impl;
+  Catalog& catalog_;
+  ServiceOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Role check shared by the transports' own endpoints (e.g. /metrics needs none).
+Status authorize(const Principal& p, Role needed, const std::string& collection);
+
+}  // namespace vecstream

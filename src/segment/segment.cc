@@ -52,7 +52,7 @@ struct WalkFilter {
 }  // namespace
 
 Segment::Segment(uint64_t id, size_t dim, Metric metric, size_t capacity,
-                 std::unique_ptr<Index> index)
+                 std::unique_ptr<Index> index, bool build_on_seal)
     : id_(id),
       dim_(dim),
       metric_(metric),
@@ -61,7 +61,9 @@ Segment::Segment(uint64_t id, size_t dim, Metric metric, size_t capacity,
       ids_(new PointId[std::max<size_t>(capacity, 1)]),
       payloads_(new nlohmann::json[std::max<size_t>(capacity, 1)]),
       tomb_(new std::atomic<uint64_t>[(capacity + 63) / 64 + 1]),
-      index_(std::move(index)) {
+      index_owner_(std::move(index)) {
+  index_.store(index_owner_.get(), std::memory_order_release);
+  needs_build_.store(build_on_seal && !index_owner_, std::memory_order_release);
   for (size_t i = 0; i < (capacity + 63) / 64 + 1; ++i) tomb_[i].store(0, std::memory_order_relaxed);
 }
 
@@ -85,6 +87,7 @@ bool Segment::mark_deleted(size_t row) {
 }
 
 Status Segment::index_up_to(size_t upto) {
+  Index* index_ = index();
   if (!index_) return Status::failed_precondition("segment has no index");
   const size_t from = indexed_.load(std::memory_order_relaxed);
   upto = std::min(upto, rows());
@@ -97,8 +100,13 @@ Status Segment::index_up_to(size_t upto) {
 }
 
 void Segment::adopt_index(std::unique_ptr<Index> index) {
-  index_ = std::move(index);
-  indexed_.store(index_ ? rows() : 0, std::memory_order_release);
+  if (index_owner_) return;  // an index readers may hold is never replaced
+  if (index) {
+    indexed_.store(rows(), std::memory_order_release);
+    index_owner_ = std::move(index);
+    index_.store(index_owner_.get(), std::memory_order_release);
+  }
+  needs_build_.store(false, std::memory_order_release);
 }
 
 Status Segment::exact_scan(const float* query, const SegmentQuery& q, size_t from, size_t to,
@@ -152,6 +160,7 @@ Status Segment::search(const float* query, const SegmentQuery& q,
     }
   }
 
+  Index* index_ = index();
   size_t indexed = (index_ && !q.exact) ? std::min(indexed_rows(), n) : 0;
   if (indexed > 0) {
     const size_t in_index = index_->size();
@@ -301,7 +310,7 @@ size_t Segment::memory_bytes() const {
     if (ids_[r].is_string()) bytes += ids_[r].str().capacity();
     if (!payloads_[r].is_null()) bytes += 64;  // rough: object node + a few fields
   }
-  if (index_) bytes += index_->memory_bytes();
+  if (Index* idx = index()) bytes += idx->memory_bytes();
   return bytes;
 }
 

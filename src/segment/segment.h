@@ -52,7 +52,10 @@ struct SegmentQuery {
 class Segment {
  public:
   /// Rows of a growing segment are appended up to `capacity`; `index` may be null (exact only).
-  Segment(uint64_t id, size_t dim, Metric metric, size_t capacity, std::unique_ptr<Index> index);
+  /// `build_on_seal`: the index kind needs training (IVF, SQ8, PQ): the segment is scanned
+  /// exactly while it grows and its index is built over all its rows once it is sealed.
+  Segment(uint64_t id, size_t dim, Metric metric, size_t capacity, std::unique_ptr<Index> index,
+          bool build_on_seal = false);
   ~Segment();
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
@@ -86,12 +89,16 @@ class Segment {
   bool sealed() const { return sealed_.load(std::memory_order_acquire); }
 
   // ---- index ----
-  Index* index() const { return index_.get(); }
+  Index* index() const { return index_.load(std::memory_order_acquire); }
+  /// Sealed, and its index kind still has to be trained and built over the rows.
+  bool needs_build() const { return needs_build_.load(std::memory_order_acquire); }
   size_t indexed_rows() const { return indexed_.load(std::memory_order_acquire); }
   /// Indexer only: inserts rows [indexed_rows(), upto) into the index and publishes them.
   Status index_up_to(size_t upto);
   /// Sealed and fully indexed (or exact-only): nothing left for the indexer.
-  bool settled() const { return sealed() && (index_ == nullptr || indexed_rows() == rows()); }
+  bool settled() const {
+    return sealed() && !needs_build() && (index() == nullptr || indexed_rows() == rows());
+  }
 
   /// Top-k live rows (filtered) for `query` (already normalised for cosine), closest first,
   /// into `out` (cleared). Allocation-free after a thread's first queries.
@@ -106,7 +113,8 @@ class Segment {
   std::vector<uint64_t> tombstones(size_t rows) const;
   /// Sets the tombstones from a checkpoint's words.
   void restore_tombstones(const std::vector<uint64_t>& words, size_t rows);
-  /// Installs a loaded index covering every row (sealed segments from a checkpoint).
+  /// Installs an index covering every row (loaded from a checkpoint, or built after sealing;
+  /// null = stay exact). Readers see it atomically; only a segment without an index may adopt.
   void adopt_index(std::unique_ptr<Index> index);
 
   size_t memory_bytes() const;
@@ -125,7 +133,9 @@ class Segment {
   std::unique_ptr<PointId[]> ids_;
   std::unique_ptr<nlohmann::json[]> payloads_;
   std::unique_ptr<std::atomic<uint64_t>[]> tomb_;
-  std::unique_ptr<Index> index_;
+  std::unique_ptr<Index> index_owner_;
+  std::atomic<Index*> index_{nullptr};
+  std::atomic<bool> needs_build_{false};
   std::atomic<size_t> rows_{0};
   std::atomic<size_t> indexed_{0};
   std::atomic<size_t> deleted_{0};

@@ -62,7 +62,8 @@ std::shared_ptr<Segment> Shard::new_segment_locked(size_t capacity) {
   auto index = opts_.index.create(opts_.dim, opts_.metric);
   // create() only fails on bad parameters, which IndexSpec::from_json already rejected.
   return std::make_shared<Segment>(next_segment_id_++, opts_.dim, opts_.metric, capacity,
-                                   index.is_ok() ? std::move(*index) : nullptr);
+                                   index.is_ok() ? std::move(*index) : nullptr,
+                                   opts_.index.trained());
 }
 
 void Shard::publish_locked(std::vector<std::shared_ptr<Segment>> segments) {
@@ -91,7 +92,8 @@ Status Shard::recover() {
         index = std::move(*created);
       }
       auto seg = std::make_shared<Segment>(ms.id, opts_.dim, opts_.metric, capacity,
-                                           std::move(index));
+                                           std::move(index),
+                                           opts_.index.trained() && ms.index_file.empty());
       for (const std::string& f : ms.row_files) {
         VS_RETURN_IF_ERROR(seg->load_rows(data_dir(opts_) + "/" + f));
       }
@@ -442,6 +444,21 @@ bool Shard::index_step() {
     did = true;
     break;
   }
+  if (!did) {
+    for (const auto& seg : set->segments) {
+      if (!seg->sealed() || !seg->needs_build()) continue;
+      auto built = opts_.index.build(opts_.dim, opts_.metric, seg->vector(0), seg->rows());
+      if (!built.is_ok()) {
+        std::fprintf(stderr, "vecstream: building the index of segment %llu failed: %s\n",
+                     static_cast<unsigned long long>(seg->id()), built.status().to_string().c_str());
+        seg->adopt_index(nullptr);  // stays exact rather than retrying forever
+      } else {
+        seg->adopt_index(std::move(*built));
+      }
+      did = true;
+      break;
+    }
+  }
   if (!did && opts_.seal_age_ms > 0) {
     std::lock_guard lk(write_mu_);
     const auto age = std::chrono::steady_clock::now() - growing_first_row_;
@@ -465,7 +482,8 @@ void Shard::wait_indexed() const {
     const SegmentSet* set = snapshot();
     bool pending = false;
     for (const auto& seg : set->segments) {
-      pending = pending || (seg->index() && seg->indexed_rows() < seg->rows());
+      pending = pending || (seg->index() && seg->indexed_rows() < seg->rows()) ||
+                (seg->sealed() && seg->needs_build());
     }
     if (!pending) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -566,6 +584,11 @@ Status Shard::compact(const std::vector<std::shared_ptr<Segment>>& sources) {
     }
     fresh->seal();
     if (fresh->index()) VS_RETURN_IF_ERROR(fresh->index_up_to(fresh->rows()));
+    if (fresh->needs_build()) {
+      auto built = opts_.index.build(opts_.dim, opts_.metric, fresh->vector(0), fresh->rows());
+      if (!built.is_ok()) return built.status();
+      fresh->adopt_index(std::move(*built));
+    }
   }
   // Swap in: carry over deletes that raced the copy, repoint the id map, publish.
   {

@@ -486,3 +486,78 @@ TEST(CollectionTest, SnapshotAndRestoreWhileWriting) {
 
 }  // namespace
 }  // namespace vecstream
+
+namespace vecstream {
+namespace {
+
+// Every index kind a collection can choose: sealed segments get their index (incrementally or by
+// training after sealing), searches stay correct meanwhile, and a reopen loads the saved indexes.
+class ShardKindTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ShardKindTest, SealsBuildsSearchesAndRecovers) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  auto spec = IndexSpec::from_json({{"kind", GetParam()}, {"nprobe", 8}});
+  ASSERT_TRUE(spec.is_ok()) << spec.status().to_string();
+  o.index = *spec;
+  o.seal_rows = 1000;
+  o.max_segments = 8;
+  auto data = testing::clustered(3500, kDim, 16, 11);
+  std::map<uint64_t, std::vector<float>> live;
+  {
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+    std::vector<PointWrite> batch;
+    for (size_t i = 0; i < 3500; ++i) {
+      batch.push_back(point(i, row(data, i)));
+      live[i] = row(data, i);
+      if (batch.size() == 500) {
+        ASSERT_TRUE((*shard)->upsert(std::move(batch)).is_ok());
+        batch.clear();
+      }
+    }
+    std::vector<PointId> del;
+    for (uint64_t i = 0; i < 3500; i += 5) {
+      del.push_back(PointId::number(i));
+      live.erase(i);
+    }
+    ASSERT_TRUE((*shard)->remove(del).is_ok());
+    (*shard)->wait_indexed();
+    ShardStats st = (*shard)->stats();
+    EXPECT_GE(st.sealed_segments, 3u);
+    ASSERT_TRUE((*shard)->close().is_ok());
+  }
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  EXPECT_EQ((*shard)->stats().live, live.size());
+  // Sealed segments load their saved indexes; only the growing one is re-indexed after a reopen.
+  EXPECT_LT((*shard)->stats().unindexed_rows, o.seal_rows) << "saved indexes were not loaded";
+  (*shard)->wait_indexed();
+  EXPECT_EQ((*shard)->stats().unindexed_rows, 0u);
+  auto queries = testing::clustered(100, kDim, 16, 12);
+  double hit = 0;
+  for (size_t qi = 0; qi < 100; ++qi) {
+    std::vector<float> q(queries.begin() + qi * kDim, queries.begin() + (qi + 1) * kDim);
+    auto truth = exact_ids(live, q.data(), 10);
+    std::vector<ScoredPoint> out;
+    ShardQuery sq;
+    sq.k = 10;
+    ASSERT_TRUE((*shard)->search(q, sq, &out).is_ok());
+    std::set<uint64_t> got;
+    for (const auto& p : out) {
+      ASSERT_TRUE(live.count(p.id.num())) << "deleted id returned";
+      got.insert(p.id.num());
+    }
+    for (uint64_t id : truth) hit += got.count(id);
+  }
+  const double recall = hit / 1000.0;
+  std::printf("%s: recall@10 %.3f\n", GetParam(), recall);
+  EXPECT_GE(recall, 0.85) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, ShardKindTest,
+                         ::testing::Values("hnsw", "flat", "rp_forest", "ivf_flat", "ivf_sq8",
+                                           "sq8_flat"));
+
+}  // namespace
+}  // namespace vecstream

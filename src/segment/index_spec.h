@@ -29,7 +29,7 @@ struct IndexSpec {
   size_t ef_construction = 200;
   size_t ef_search = 64;
   bool quantized = false;     // HNSW: SQ8 walk with exact rerank
-  size_t build_threads = 1;   // threads one segment's index build may use
+  size_t build_threads = 2;   // threads one segment's index build may use
   size_t nlist = 0;           // IVF: lists per segment; 0 = about 4 * sqrt(rows), >= 39 rows each
   size_t nprobe = 16;         // IVF: default lists visited per query
   size_t n_trees = 16;        // RP-forest

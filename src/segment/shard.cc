@@ -305,6 +305,25 @@ Result<WriteAck> Shard::remove_where(const PayloadFilter& filter, SourcePosition
 
 Result<WriteAck> Shard::write(WriteBatch batch) {
   VS_RETURN_IF_ERROR(validate(&batch));
+  if (opts_.background && batch.op == WriteOp::kUpsert) {
+    // Wait (bounded) while the indexer is too far behind; deletes never wait.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.write_stall_ms);
+    for (;;) {
+      size_t backlog = 0;
+      {
+        EpochDomain::Guard guard(epochs_);
+        for (const auto& seg : snapshot()->segments) {
+          if (seg->index()) backlog += seg->rows() - std::min(seg->rows(), seg->indexed_rows());
+        }
+      }
+      if (backlog <= opts_.max_unindexed_rows) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::resource_exhausted("indexing backlog of " + std::to_string(backlog) +
+                                          " rows; retry later");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   thread_local std::vector<uint8_t> record;
   record.clear();
   encode_write_batch(batch, opts_.dim, &record);

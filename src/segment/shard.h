@@ -72,6 +72,12 @@ struct ShardOptions {
 
   bool background = true;  // run the indexer / maintenance threads (tests may drive by hand)
 
+  // Back-pressure: when the indexer is this many rows behind, writers wait for it (up to
+  // write_stall_ms, then RESOURCE_EXHAUSTED) instead of growing the exactly scanned tail — and
+  // the query cost — without bound.
+  size_t max_unindexed_rows = 50000;
+  uint32_t write_stall_ms = 10000;
+
   // Limits: a request above them is INVALID_ARGUMENT / RESOURCE_EXHAUSTED, never partly applied.
   size_t max_batch_points = 10000;
   size_t max_payload_bytes = 64u << 10;

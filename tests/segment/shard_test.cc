@@ -561,3 +561,38 @@ INSTANTIATE_TEST_SUITE_P(Kinds, ShardKindTest,
 
 }  // namespace
 }  // namespace vecstream
+
+namespace vecstream {
+namespace {
+
+TEST(ShardTest, WritersAreHeldBackWhenTheIndexerFallsBehind) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  o.seal_rows = 100000;
+  o.index.ef_construction = 4096;  // a deliberately slow indexer
+  o.index.m = 64;
+  o.index.build_threads = 1;
+  o.max_unindexed_rows = 200;
+  o.write_stall_ms = 0;  // refuse at once instead of waiting
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok());
+  auto data = testing::clustered(5000, kDim, 8, 13);
+  size_t refused_at = 0;
+  for (size_t i = 0; i < 5000 && refused_at == 0; i += 100) {
+    std::vector<PointWrite> batch;
+    for (size_t j = i; j < i + 100; ++j) batch.push_back(point(j, row(data, j)));
+    auto ack = (*shard)->upsert(std::move(batch));
+    if (!ack.is_ok()) {
+      EXPECT_EQ(ack.status().code(), StatusCode::kResourceExhausted) << ack.status().to_string();
+      refused_at = i;
+    }
+  }
+  ASSERT_GT(refused_at, 0u) << "the backlog limit never applied";
+  EXPECT_FALSE((*shard)->get(PointId::number(refused_at)).has_value());  // refused = not applied
+  EXPECT_EQ((*shard)->stats().live, refused_at);
+  // Deletes are never held back.
+  EXPECT_TRUE((*shard)->remove({PointId::number(0)}).is_ok());
+}
+
+}  // namespace
+}  // namespace vecstream

@@ -166,12 +166,16 @@ Result<std::unique_ptr<Collection>> Collection::open_shards(std::string dir,
 
 Result<WriteAck> Collection::upsert(std::vector<PointWrite> points) {
   if (shards_.size() == 1) return shards_[0]->upsert(std::move(points));
-  std::vector<std::vector<PointWrite>> parts(shards_.size());
-  for (PointWrite& p : points) parts[shard_of(p.id)].push_back(std::move(p));
+  std::vector<WriteBatch> parts(shards_.size());
+  for (PointWrite& p : points) parts[shard_of(p.id)].points.push_back(std::move(p));
+  // Validate every part before any is applied: one bad point changes nothing in any shard.
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i].points.empty()) VS_RETURN_IF_ERROR(shards_[i]->validate(&parts[i]));
+  }
   WriteAck total;
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].empty()) continue;
-    auto ack = shards_[i]->upsert(std::move(parts[i]));
+    if (parts[i].points.empty()) continue;
+    auto ack = shards_[i]->write(std::move(parts[i]));
     if (!ack.is_ok()) return ack.status();
     total.seq = std::max(total.seq, ack->seq);
     total.applied += ack->applied;

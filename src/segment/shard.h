@@ -141,6 +141,10 @@ class Shard {
   /// Deletes every live point whose payload matches `filter` (ids gathered from a consistent
   /// view, then deleted as one batch; points written meanwhile are not affected).
   Result<WriteAck> remove_where(const PayloadFilter& filter, SourcePosition source = {});
+  /// The checks write() makes before it logs anything (dimension, NaN/Inf, payload shape and
+  /// size, limits); normalises cosine vectors in place. A collection runs it on every shard's
+  /// part first, so a multi-shard batch with one bad point changes nothing anywhere.
+  Status validate(WriteBatch* batch) const;
   /// Any batch (what ingestion and replication call).
   Result<WriteAck> write(WriteBatch batch);
 
@@ -188,7 +192,6 @@ class Shard {
   explicit Shard(const ShardOptions& options);
   Status recover();
   Status checkpoint_locked();  // ckpt_mu_ held
-  Status validate(WriteBatch* batch) const;
   void apply_locked(const WriteBatch& batch, uint64_t seq, size_t* applied);
   void rotate_growing_locked();
   void publish_locked(std::vector<std::shared_ptr<Segment>> segments);

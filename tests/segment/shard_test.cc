@@ -414,6 +414,16 @@ TEST(CollectionTest, ShardsRouteMergeAndReopen) {
   auto rec = (*c)->get(*PointId::string("doc-5"));
   ASSERT_TRUE(rec.has_value());
   EXPECT_EQ(rec->payload["n"], 5);
+  // A batch spanning shards with one bad point changes nothing in any shard.
+  {
+    std::vector<PointWrite> mixed;
+    for (size_t i = 0; i < 30; ++i) mixed.push_back({*PointId::string("new-" + std::to_string(i)), row(data, i), nullptr});
+    mixed[17].vector[2] = std::nanf("");
+    auto r = (*c)->upsert(std::move(mixed));
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ((*c)->stats().live, 1200u);
+    EXPECT_FALSE((*c)->get(*PointId::string("new-0")).has_value());
+  }
   // Delete by filter: every point with n < 100, across shards.
   auto f = PayloadFilter::parse(std::string_view(R"({"field":"n","range":{"lt":100}})"));
   ASSERT_TRUE(f.is_ok());

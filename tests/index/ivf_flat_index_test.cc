@@ -11,6 +11,7 @@
 #include "index/ivf_flat_index.h"
 #include "support/index_checks.h"
 #include "support/test_data.h"
+#include "support/wait.h"
 
 namespace vecstream {
 namespace {
@@ -275,6 +276,8 @@ TEST(IvfFlatIndexTest, SearchesConcurrentWithWrites) {
       }
     });
   }
+  // Writes start only once the readers are searching, so they overlap on any scheduler.
+  ASSERT_TRUE(testing::wait_until([&] { return searches.load() > 0; }));
   for (size_t i = 0; i < 1000 || (searches.load() < 100 && i < n); ++i) {
     ASSERT_TRUE(idx->add(n + i % 1000, std::span<const float>(data.data() + (n + i % 1000) * d, d)).is_ok());
     ASSERT_TRUE(idx->remove(i % 1000).is_ok());

@@ -17,6 +17,7 @@
 #include "index/flat_index.h"
 #include "index/ivf_pq_index.h"
 #include "support/test_data.h"
+#include "support/wait.h"
 
 namespace vecstream {
 namespace {
@@ -391,6 +392,8 @@ TEST(IvfPqIndexTest, SearchesRunWhileWritersAddAndRemove) {
       searches.fetch_add(50);
     }
   });
+  // Writes start only once the readers are searching, so they overlap on any scheduler.
+  ASSERT_TRUE(testing::wait_until([&] { return searches.load() > 0; }));
   for (Id id = 2000; id < n; ++id) ASSERT_TRUE(idx->add(id, {s.base.data() + id * d, d}).is_ok());
   for (Id id = 0; id < 1000; ++id) ASSERT_TRUE(idx->remove(id).is_ok());
   stop.store(true);

@@ -11,6 +11,7 @@
 #include "index/rp_forest_index.h"
 #include "support/index_checks.h"
 #include "support/test_data.h"
+#include "support/wait.h"
 
 namespace vecstream {
 namespace {
@@ -169,6 +170,8 @@ TEST(RpForestIndexTest, SearchesConcurrentWithWrites) {
       }
     });
   }
+  // Writes start only once the readers are searching, so they overlap on any scheduler.
+  ASSERT_TRUE(testing::wait_until([&] { return searches.load() > 0; }));
   for (size_t i = 0; i < 500 || (searches.load() < 100 && i < 5000); ++i) {
     const size_t j = i % 500;
     ASSERT_TRUE(idx->add(n + j, std::span<const float>(data.data() + (n + j) * d, d)).is_ok());

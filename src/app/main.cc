@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "core/distance.h"
+#include "app/serve_command.h"
 #include "segment/collection.h"
+#include "serve/server_config.h"
 
 namespace {
 
@@ -80,6 +82,7 @@ int snapshot_restore(const std::string& from, const std::string& collection) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vecstream::block_shutdown_signals();  // before any thread exists: they all inherit the mask
   CLI::App app{"Vecstream: real-time vector search engine"};
   app.require_subcommand(1);
 
@@ -87,6 +90,17 @@ int main(int argc, char** argv) {
   bench->prefix_command();  // everything after `bench` goes to vecstream-bench as is
 
   auto* info = app.add_subcommand("info", "Show the CPU's SIMD level and build facts");
+
+  auto* serve = app.add_subcommand("serve", "Run the server (REST + gRPC) on a data directory");
+  vecstream::ServeArgs serve_args;
+  std::string data_dir, http_port, grpc_address;
+  serve->add_option("--config", serve_args.config_file, "TOML configuration file");
+  serve->add_option("--data-dir", data_dir, "Directory of the collections (data_dir)");
+  serve->add_option("--http-port", http_port, "REST port (http.port)");
+  serve->add_option("--grpc-address", grpc_address, "gRPC host:port (grpc.address)");
+  serve->add_option("--set", serve_args.overrides, "Any key: section.key=value (repeatable)");
+  serve->add_flag("--print-config", serve_args.print_config, "Print the effective configuration and exit");
+  serve->footer(vecstream::ServerConfig::describe_keys());
 
   auto* snapshot = app.add_subcommand("snapshot", "Back up or restore a collection");
   snapshot->require_subcommand(1);
@@ -106,6 +120,12 @@ int main(int argc, char** argv) {
     std::vector<std::string> rest = bench->remaining();
     if (rest.empty()) rest.push_back("--help");
     return run_bench(rest);
+  }
+  if (serve->parsed()) {
+    if (!data_dir.empty()) serve_args.overrides.push_back("data_dir=" + data_dir);
+    if (!http_port.empty()) serve_args.overrides.push_back("http.port=" + http_port);
+    if (!grpc_address.empty()) serve_args.overrides.push_back("grpc.address=" + grpc_address);
+    return vecstream::run_serve(serve_args);
   }
   if (snap_create->parsed()) return snapshot_create(snap_collection, snap_dir);
   if (snap_restore->parsed()) return snapshot_restore(snap_dir, snap_collection);

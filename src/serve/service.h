@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,7 +32,10 @@
 
 namespace vecstream {
 
+namespace obs {
 class MetricsRegistry;
+}
+using obs::MetricsRegistry;
 class ResultCache;
 class QueryBatcher;
 
@@ -58,6 +62,12 @@ struct ServiceOptions {
   /// `batch_max` queries, whichever comes first. A zero window turns it off.
   std::chrono::microseconds batch_window{200};
   size_t batch_max = 32;
+  /// Queries of one group (collection + knobs) waiting or running at once; one more is
+  /// RESOURCE_EXHAUSTED.
+  size_t batch_max_queue = 1024;
+  /// Whether a query waits the window even when no batch of its group is running (by default it
+  /// goes at once then, so an idle server adds no latency; see query_batcher.h).
+  bool batch_wait_when_idle = false;
 };
 
 struct SearchRequest {
@@ -89,7 +99,10 @@ struct CollectionInfo {
 
 class Service {
  public:
-  /// `metrics` and `cache` may be null (no metrics / no cache). Neither is owned.
+  /// `metrics` and `cache` may be null (no metrics / no cache). Neither is owned; both must
+  /// outlive the Service. With `metrics`, the Service registers the metrics of DESIGN.md
+  /// ("Metrics"): query latency and counts, ingress, errors by kind, cache hits/misses, batch
+  /// sizes, and gauges read from the catalog at scrape time (removed again by the destructor).
   Service(Catalog& catalog, ServiceOptions options, MetricsRegistry* metrics, ResultCache* cache);
   ~Service();
 
@@ -119,9 +132,25 @@ class Service {
   Result<nlohmann::json> stats(const Principal& p);
   const ServiceOptions& options() const { return options_; }
   Catalog& catalog() { return catalog_; }
+  /// The micro-batcher, or null when batching is off.
+  const QueryBatcher* batcher() const;
+  /// Counts an error answered outside the Service (a transport's UNAUTHENTICATED, a malformed
+  /// body) in vecstream_errors_total{kind}, beside the Service's own.
+  void record_error(const Status& s);
 
  private:
   struct Impl;
+  void register_metrics();
+  /// Every collection's stats, computed at most every 100 ms (for the scrape-time gauges).
+  std::vector<std::pair<std::string, CollectionStats>> collection_stats();
+  /// Authorises and validates one query; resolves its collection into *hold (kept if it already
+  /// names it) and *coll.
+  Status check_search(const Principal& p, const SearchRequest& req, const Collection** coll,
+                      std::shared_ptr<Collection>* hold);
+  bool cache_lookup(const Collection& coll, const SearchRequest& req, std::string* key,
+                    SearchResponse* resp);
+  void observe_query(const std::string& collection, double seconds);
+
   Catalog& catalog_;
   ServiceOptions options_;
   std::unique_ptr<Impl> impl_;

@@ -1,0 +1,285 @@
+#include "serve/server_config.h"
+
+#include <cstring>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace vecstream {
+
+namespace {
+
+enum class Kind { kString, kInt, kBool };
+
+struct KeySpec {
+  const char* path;  // "section.key" or "key"
+  Kind kind;
+  int64_t lo, hi;    // integer range
+  const char* help;
+};
+
+const KeySpec kKeys[] = {
+    {"data_dir", Kind::kString, 0, 0, "directory of the collections"},
+    {"log_level", Kind::kString, 0, 0, "debug | info | warn | error"},
+    {"shutdown_grace_ms", Kind::kInt, 0, 600000, "drain time on SIGTERM before in-flight calls are cut"},
+    {"http.enabled", Kind::kBool, 0, 0, "serve REST/JSON"},
+    {"http.host", Kind::kString, 0, 0, "REST listen address"},
+    {"http.port", Kind::kInt, 0, 65535, "REST port (0 = any free port)"},
+    {"http.threads", Kind::kInt, 1, 1024, "REST worker threads"},
+    {"http.max_body_bytes", Kind::kInt, 1024, int64_t{1} << 34, "largest REST request body"},
+    {"http.tls_cert", Kind::kString, 0, 0, "PEM certificate: serve HTTPS"},
+    {"http.tls_key", Kind::kString, 0, 0, "PEM private key for http.tls_cert"},
+    {"grpc.enabled", Kind::kBool, 0, 0, "serve gRPC"},
+    {"grpc.address", Kind::kString, 0, 0, "gRPC listen address host:port"},
+    {"grpc.threads", Kind::kInt, 1, 1024, "gRPC worker threads"},
+    {"grpc.max_message_bytes", Kind::kInt, 1024, int64_t{1} << 31, "largest gRPC message"},
+    {"grpc.tls_cert", Kind::kString, 0, 0, "PEM certificate: gRPC over TLS"},
+    {"grpc.tls_key", Kind::kString, 0, 0, "PEM private key for grpc.tls_cert"},
+    {"grpc.client_ca", Kind::kString, 0, 0, "PEM CA: require client certificates (mutual TLS)"},
+    {"query.max_k", Kind::kInt, 1, 1000000, "largest k"},
+    {"query.max_batch_queries", Kind::kInt, 1, 1000000, "largest search batch"},
+    {"query.max_upsert_points", Kind::kInt, 1, 10000000, "largest upsert/delete request"},
+    {"query.max_dim", Kind::kInt, 1, 65536, "largest collection dimension"},
+    {"query.batch_window_us", Kind::kInt, 0, 1000000, "micro-batching window (0 = off)"},
+    {"query.batch_max", Kind::kInt, 1, 4096, "queries per micro-batch"},
+    {"cache.kind", Kind::kString, 0, 0, "none | lru | redis | tiered"},
+    {"cache.lru_bytes", Kind::kInt, 0, int64_t{1} << 40, "in-process cache size"},
+    {"cache.ttl_ms", Kind::kInt, 1, 86400000, "cached answers expire after this"},
+    {"cache.redis_host", Kind::kString, 0, 0, "Redis host"},
+    {"cache.redis_port", Kind::kInt, 1, 65535, "Redis port"},
+    {"cache.redis_prefix", Kind::kString, 0, 0, "prefix of Vecstream's Redis keys"},
+};
+
+const KeySpec* find_key(const std::string& path) {
+  for (const KeySpec& k : kKeys) {
+    if (path == k.path) return &k;
+  }
+  return nullptr;
+}
+
+// Flattens {"http": {"port": 1}} into {"http.port": 1}; api_keys stays a list.
+Status flatten(const nlohmann::json& j, const std::string& prefix, nlohmann::json* flat,
+               nlohmann::json* api_keys, const std::string& origin) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (prefix.empty() && it.key() == "api_keys") {
+      *api_keys = it.value();
+      continue;
+    }
+    if (it.value().is_object()) {
+      VS_RETURN_IF_ERROR(flatten(it.value(), path, flat, api_keys, origin));
+      continue;
+    }
+    if (!find_key(path)) return Status::invalid_argument(origin + ": unknown key \"" + path + "\"");
+    (*flat)[path] = it.value();
+  }
+  return Status::ok();
+}
+
+// A value given as text (environment, --set): JSON if it parses as a scalar, else the string.
+nlohmann::json text_value(const std::string& v) {
+  nlohmann::json j = nlohmann::json::parse(v, nullptr, false);
+  if (!j.is_discarded() && (j.is_number() || j.is_boolean())) return j;
+  return v;
+}
+
+Status set_override(const std::string& path, const std::string& value, const std::string& origin,
+                    nlohmann::json* flat) {
+  if (!find_key(path)) return Status::invalid_argument(origin + ": unknown key \"" + path + "\"");
+  (*flat)[path] = text_value(value);
+  return Status::ok();
+}
+
+template <typename T>
+Status take_int(const nlohmann::json& flat, const char* path, T* out) {
+  if (!flat.contains(path)) return Status::ok();
+  const KeySpec* k = find_key(path);
+  const auto& v = flat.at(path);
+  if (!v.is_number_integer() || v.get<int64_t>() < k->lo || v.get<int64_t>() > k->hi) {
+    return Status::invalid_argument(std::string(path) + ": must be an integer in [" +
+                                    std::to_string(k->lo) + ", " + std::to_string(k->hi) + "]");
+  }
+  *out = static_cast<T>(v.get<int64_t>());
+  return Status::ok();
+}
+
+Status take_string(const nlohmann::json& flat, const char* path, std::string* out) {
+  if (!flat.contains(path)) return Status::ok();
+  const auto& v = flat.at(path);
+  if (!v.is_string()) return Status::invalid_argument(std::string(path) + ": must be a string");
+  *out = v.get<std::string>();
+  return Status::ok();
+}
+
+Status take_bool(const nlohmann::json& flat, const char* path, bool* out) {
+  if (!flat.contains(path)) return Status::ok();
+  const auto& v = flat.at(path);
+  if (!v.is_boolean()) return Status::invalid_argument(std::string(path) + ": must be true or false");
+  *out = v.get<bool>();
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const char* const* env,
+                                             const std::vector<std::string>& overrides) {
+  nlohmann::json flat = nlohmann::json::object();
+  nlohmann::json api_keys = nlohmann::json::array();
+  if (!toml_text.empty()) {
+    // Debian's toml++ is built with exceptions: parse errors arrive as toml::parse_error.
+    toml::table parsed;
+    try {
+      parsed = toml::parse(toml_text);
+    } catch (const toml::parse_error& err) {
+      return Status::invalid_argument("config: " + std::string(err.description()) + " at line " +
+                                      std::to_string(err.source().begin.line) + ", column " +
+                                      std::to_string(err.source().begin.column));
+    }
+    std::ostringstream os;
+    os << toml::json_formatter{parsed};
+    nlohmann::json j = nlohmann::json::parse(os.str(), nullptr, false);
+    if (j.is_discarded()) return Status::invalid_argument("config: cannot convert TOML");
+    VS_RETURN_IF_ERROR(flatten(j, "", &flat, &api_keys, "config file"));
+  }
+  for (const char* const* e = env; e && *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("VECSTREAM_", 0) != 0) continue;
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = kv.substr(10, eq - 10);
+    if (name == "SIMD" || name == "LOG_LEVEL_OVERRIDE" || name == "CRASH_CYCLES") continue;  // not server keys
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // Match VECSTREAM_HTTP_PORT to "http.port": try each section prefix.
+    std::string path = name;
+    for (const char* section : {"http_", "grpc_", "query_", "cache_"}) {
+      if (name.rfind(section, 0) == 0) {
+        path = std::string(section, std::strlen(section) - 1) + "." + name.substr(std::strlen(section));
+      }
+    }
+    if (!find_key(path)) continue;  // other VECSTREAM_* variables belong to other tools
+    VS_RETURN_IF_ERROR(set_override(path, kv.substr(eq + 1), "environment VECSTREAM_" + kv.substr(10, eq - 10), &flat));
+  }
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos) {
+      return Status::invalid_argument("--set " + o + ": expected section.key=value");
+    }
+    VS_RETURN_IF_ERROR(set_override(o.substr(0, eq), o.substr(eq + 1), "--set " + o, &flat));
+  }
+
+  ServerConfig c;
+  VS_RETURN_IF_ERROR(take_string(flat, "data_dir", &c.data_dir));
+  VS_RETURN_IF_ERROR(take_string(flat, "log_level", &c.log_level));
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error") {
+    return Status::invalid_argument("log_level: debug, info, warn or error");
+  }
+  VS_RETURN_IF_ERROR(take_int(flat, "shutdown_grace_ms", &c.shutdown_grace_ms));
+  VS_RETURN_IF_ERROR(take_bool(flat, "http.enabled", &c.http.enabled));
+  VS_RETURN_IF_ERROR(take_string(flat, "http.host", &c.http.host));
+  VS_RETURN_IF_ERROR(take_int(flat, "http.port", &c.http.port));
+  VS_RETURN_IF_ERROR(take_int(flat, "http.threads", &c.http.threads));
+  VS_RETURN_IF_ERROR(take_int(flat, "http.max_body_bytes", &c.http.max_body_bytes));
+  VS_RETURN_IF_ERROR(take_string(flat, "http.tls_cert", &c.http.tls_cert));
+  VS_RETURN_IF_ERROR(take_string(flat, "http.tls_key", &c.http.tls_key));
+  if (c.http.tls_cert.empty() != c.http.tls_key.empty()) {
+    return Status::invalid_argument("http.tls_cert and http.tls_key go together");
+  }
+  VS_RETURN_IF_ERROR(take_bool(flat, "grpc.enabled", &c.grpc.enabled));
+  VS_RETURN_IF_ERROR(take_string(flat, "grpc.address", &c.grpc.address));
+  VS_RETURN_IF_ERROR(take_int(flat, "grpc.threads", &c.grpc.threads));
+  VS_RETURN_IF_ERROR(take_int(flat, "grpc.max_message_bytes", &c.grpc.max_message_bytes));
+  VS_RETURN_IF_ERROR(take_string(flat, "grpc.tls_cert", &c.grpc.tls_cert));
+  VS_RETURN_IF_ERROR(take_string(flat, "grpc.tls_key", &c.grpc.tls_key));
+  VS_RETURN_IF_ERROR(take_string(flat, "grpc.client_ca", &c.grpc.client_ca));
+  if (c.grpc.tls_cert.empty() != c.grpc.tls_key.empty()) {
+    return Status::invalid_argument("grpc.tls_cert and grpc.tls_key go together");
+  }
+  if (!c.grpc.client_ca.empty() && c.grpc.tls_cert.empty()) {
+    return Status::invalid_argument("grpc.client_ca (mutual TLS) needs grpc.tls_cert and grpc.tls_key");
+  }
+  ServiceLimits& lim = c.service.limits;
+  VS_RETURN_IF_ERROR(take_int(flat, "query.max_k", &lim.max_k));
+  VS_RETURN_IF_ERROR(take_int(flat, "query.max_batch_queries", &lim.max_batch_queries));
+  VS_RETURN_IF_ERROR(take_int(flat, "query.max_upsert_points", &lim.max_upsert_points));
+  VS_RETURN_IF_ERROR(take_int(flat, "query.max_dim", &lim.max_dim));
+  int64_t window_us = c.service.batch_window.count();
+  VS_RETURN_IF_ERROR(take_int(flat, "query.batch_window_us", &window_us));
+  c.service.batch_window = std::chrono::microseconds(window_us);
+  VS_RETURN_IF_ERROR(take_int(flat, "query.batch_max", &c.service.batch_max));
+  VS_RETURN_IF_ERROR(take_string(flat, "cache.kind", &c.cache.kind));
+  if (c.cache.kind != "none" && c.cache.kind != "lru" && c.cache.kind != "redis" &&
+      c.cache.kind != "tiered") {
+    return Status::invalid_argument("cache.kind: none, lru, redis or tiered");
+  }
+  VS_RETURN_IF_ERROR(take_int(flat, "cache.lru_bytes", &c.cache.lru_bytes));
+  VS_RETURN_IF_ERROR(take_int(flat, "cache.ttl_ms", &c.cache.ttl_ms));
+  VS_RETURN_IF_ERROR(take_string(flat, "cache.redis_host", &c.cache.redis_host));
+  VS_RETURN_IF_ERROR(take_int(flat, "cache.redis_port", &c.cache.redis_port));
+  VS_RETURN_IF_ERROR(take_string(flat, "cache.redis_prefix", &c.cache.redis_prefix));
+  if (!api_keys.is_array()) return Status::invalid_argument("api_keys: must be an array of tables");
+  c.api_keys = api_keys;
+  return c;
+}
+
+Result<ServerConfig> ServerConfig::load(const std::string& toml_path, const char* const* env,
+                                        const std::vector<std::string>& overrides) {
+  std::string text;
+  if (!toml_path.empty()) {
+    try {
+      toml::table parsed = toml::parse_file(toml_path);
+      std::ostringstream os;
+      os << parsed;
+      text = os.str();
+    } catch (const toml::parse_error& err) {
+      return Status::invalid_argument(toml_path + ": " + std::string(err.description()) +
+                                      " at line " + std::to_string(err.source().begin.line));
+    }
+  }
+  auto c = from_toml(text, env, overrides);
+  if (!c.is_ok() && !toml_path.empty()) {
+    return Status(c.status().code(), toml_path + ": " + c.status().message());
+  }
+  return c;
+}
+
+nlohmann::json ServerConfig::to_json() const {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& k : api_keys) {
+    nlohmann::json m = k;
+    if (m.is_object() && m.contains("key")) m["key"] = "***";
+    keys.push_back(m);
+  }
+  return {{"data_dir", data_dir},
+          {"log_level", log_level},
+          {"shutdown_grace_ms", shutdown_grace_ms},
+          {"http", {{"enabled", http.enabled}, {"host", http.host}, {"port", http.port},
+                    {"threads", http.threads}, {"max_body_bytes", http.max_body_bytes},
+                    {"tls", !http.tls_cert.empty()}}},
+          {"grpc", {{"enabled", grpc.enabled}, {"address", grpc.address}, {"threads", grpc.threads},
+                    {"max_message_bytes", grpc.max_message_bytes}, {"tls", !grpc.tls_cert.empty()},
+                    {"mutual_tls", !grpc.client_ca.empty()}}},
+          {"query", {{"max_k", service.limits.max_k},
+                     {"max_batch_queries", service.limits.max_batch_queries},
+                     {"max_upsert_points", service.limits.max_upsert_points},
+                     {"max_dim", service.limits.max_dim},
+                     {"batch_window_us", service.batch_window.count()},
+                     {"batch_max", service.batch_max}}},
+          {"cache", {{"kind", cache.kind}, {"lru_bytes", cache.lru_bytes}, {"ttl_ms", cache.ttl_ms},
+                     {"redis_host", cache.redis_host}, {"redis_port", cache.redis_port},
+                     {"redis_prefix", cache.redis_prefix}}},
+          {"api_keys", keys}};
+}
+
+std::string ServerConfig::describe_keys() {
+  std::string out = "Configuration keys (TOML file, VECSTREAM_<SECTION>_<KEY>, or --set section.key=value):\n";
+  for (const KeySpec& k : kKeys) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "  %-26s %-7s %s\n", k.path,
+                  k.kind == Kind::kString ? "string" : k.kind == Kind::kInt ? "integer" : "bool", k.help);
+    out += line;
+  }
+  out += "  [[api_keys]]               table   name, key (>= 16 chars), role read|write|admin, collections\n";
+  return out;
+}
+
+}  // namespace vecstream

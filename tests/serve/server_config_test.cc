@@ -1,0 +1,81 @@
+// ServerConfig: TOML, environment and --set overrides in that order; unknown keys and bad values
+// are clear errors naming the key.
+#include "serve/server_config.h"
+
+#include <gtest/gtest.h>
+
+namespace vecstream {
+namespace {
+
+TEST(ServerConfigTest, DefaultsAreTheEmbeddedLocalhostSetup) {
+  auto c = ServerConfig::from_toml("", nullptr, {});
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->http.host, "127.0.0.1");
+  EXPECT_EQ(c->http.port, 8080);
+  EXPECT_EQ(c->grpc.address, "127.0.0.1:50051");
+  EXPECT_TRUE(c->api_keys.empty());
+  EXPECT_NE(ServerConfig::describe_keys().find("http.port"), std::string::npos);
+}
+
+TEST(ServerConfigTest, FileThenEnvironmentThenFlags) {
+  const char* toml = R"(
+data_dir = "/srv/vs"
+[http]
+port = 9000
+threads = 8
+[cache]
+kind = "redis"
+redis_port = 6400
+[[api_keys]]
+name = "reader"
+key = "0123456789abcdef0123"
+role = "read"
+)";
+  const char* env[] = {"VECSTREAM_HTTP_PORT=9100", "VECSTREAM_QUERY_MAX_K=50", "PATH=/bin",
+                       "VECSTREAM_SIMD=avx2", nullptr};
+  auto c = ServerConfig::from_toml(toml, env, {"http.port=9200", "grpc.enabled=false"});
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->data_dir, "/srv/vs");
+  EXPECT_EQ(c->http.port, 9200);     // flag beats environment beats file
+  EXPECT_EQ(c->http.threads, 8u);
+  EXPECT_EQ(c->service.limits.max_k, 50u);
+  EXPECT_FALSE(c->grpc.enabled);
+  EXPECT_EQ(c->cache.kind, "redis");
+  EXPECT_EQ(c->cache.redis_port, 6400);
+  ASSERT_EQ(c->api_keys.size(), 1u);
+  EXPECT_EQ(c->to_json()["api_keys"][0]["key"], "***");
+}
+
+TEST(ServerConfigTest, BadConfigurationsAreClearErrors) {
+  struct Case {
+    const char* toml;
+    std::vector<std::string> sets;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {"[http]\nprot = 1\n", {}, "http.prot"},
+      {"[http]\nport = 70000\n", {}, "http.port"},
+      {"[http]\nport = \"x\"\n", {}, "http.port"},
+      {"log_level = \"loud\"\n", {}, "log_level"},
+      {"[cache]\nkind = \"memcached\"\n", {}, "cache.kind"},
+      {"[grpc]\nclient_ca = \"/ca.pem\"\n", {}, "mutual TLS"},
+      {"[http]\ntls_cert = \"/c.pem\"\n", {}, "tls_key"},
+      {"this is not toml", {}, "line 1"},
+      {"", {"nokey"}, "section.key=value"},
+      {"", {"grpc.adress=x"}, "grpc.adress"},
+  };
+  for (const Case& c : cases) {
+    auto r = ServerConfig::from_toml(c.toml, nullptr, c.sets);
+    ASSERT_FALSE(r.is_ok()) << c.toml;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.needle), std::string::npos) << r.status().message();
+  }
+  const char* env[] = {"VECSTREAM_HTTP_PORT=notanumber", nullptr};
+  auto r = ServerConfig::from_toml("", env, {});
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("http.port"), std::string::npos);
+  EXPECT_FALSE(ServerConfig::load("/nonexistent/vecstream.toml", nullptr, {}).is_ok());
+}
+
+}  // namespace
+}  // namespace vecstream

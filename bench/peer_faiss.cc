@@ -52,7 +52,9 @@ class FaissRunner final : public AnnRunner {
     return Status::ok();
   }
 
-  void set_ef(size_t ef) override { index_->hnsw.efSearch = static_cast<int>(ef); }
+  void set_knobs(const SearchKnobs& k) override {
+    index_->hnsw.efSearch = static_cast<int>(k.ef);
+  }
 
   Status search(const float* query, size_t k, Id* ids) override {
     if (labels_.size() < k) {

@@ -77,7 +77,7 @@ class HnswlibRunner final : public AnnRunner {
     return Status::ok();
   }
 
-  void set_ef(size_t ef) override { index_->setEf(ef); }  // searchKnn uses max(ef, k)
+  void set_knobs(const SearchKnobs& k) override { index_->setEf(k.ef); }  // uses max(ef, k)
 
   Status search(const float* query, size_t k, Id* ids) override {
     auto result = index_->searchKnn(query, k);  // a max-heap: farthest on top

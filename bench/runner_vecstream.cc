@@ -39,7 +39,7 @@ class VecstreamRunner final : public AnnRunner {
     return index_->add_batch(ids, std::span<const float>(data, n * d));
   }
 
-  void set_ef(size_t ef) override { ef_ = ef; }
+  void set_knobs(const SearchKnobs& k) override { ef_ = k.ef; }
 
   Status search(const float* query, size_t k, Id* ids) override {
     if (scratch_.size() < k) scratch_.resize(k);

@@ -8,7 +8,7 @@ namespace {
 
 TEST(DeployRulesTest, PromtoolAcceptsTheAlertRules) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+    GTEST_FAIL() << "promtool not installed (Debian package prometheus, scripts/install-deps.sh)";
   }
   const std::string cmd = std::string("promtool check rules ") + VECSTREAM_SOURCE_DIR +
                           "/deploy/prometheus/vecstream-alerts.yml > /tmp/vecstream-promtool.out 2>&1";

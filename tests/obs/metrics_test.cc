@@ -600,7 +600,7 @@ int run_promtool(const std::string& path, std::string& out) {
 }
 
 TEST(PromtoolTest, EveryKindOfMetricPassesCheckMetrics) {
-  if (!promtool_available()) GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  if (!promtool_available()) GTEST_FAIL() << "promtool not installed (Debian package prometheus, scripts/install-deps.sh)";
   MetricsRegistry registry;
   must(registry.counter("vecstream_ingest_events_total", "Events ingested."))->inc(12345);
   must(registry.counter("vecstream_embed_seconds_total", "Time spent embedding."))->add(1.25);

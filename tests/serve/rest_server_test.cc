@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -691,6 +692,8 @@ TEST(RestServerOps, ConcurrentClients) {
   ASSERT_EQ(f.call("POST", "/v1/collections", collection_config("docs")).status, 201);
   constexpr int kThreads = 8, kOps = 40;
   std::atomic<int> failures{0};
+  std::mutex first_failure_mu;
+  std::string first_failure;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -699,12 +702,18 @@ TEST(RestServerOps, ConcurrentClients) {
         const std::vector<float> v = {static_cast<float>(t), static_cast<float>(i), 1, 0};
         Reply up = f.call("PUT", "/v1/collections/docs/points", json{{"points", {point(id, v)}}});
         Reply s = f.call("POST", "/v1/collections/docs/search", json{{"vector", v}, {"k", 1}});
-        if (up.status != 200 || s.status != 200 || s.body["points"][0]["id"] != id) failures++;
+        if (up.status != 200 || s.status != 200 || s.body["points"][0]["id"] != id) {
+          if (failures++ == 0) {
+            std::lock_guard<std::mutex> lock(first_failure_mu);
+            first_failure = "id " + std::to_string(id) + ": upsert " + std::to_string(up.status) +
+                            " " + up.raw + " / search " + std::to_string(s.status) + " " + s.raw;
+          }
+        }
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << "first failure: " << first_failure;
   EXPECT_EQ(live_points(f, "docs"), static_cast<size_t>(kThreads * kOps));
 }
 

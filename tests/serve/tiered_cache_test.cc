@@ -37,7 +37,7 @@ TEST(TieredCacheTest, L2HitFillsL1) {
 
 TEST(TieredCacheTest, TwoNodesShareRedis) {
   testing::RedisServer server;
-  if (!server.available()) GTEST_SKIP() << "redis-server not installed";
+  if (!server.available()) GTEST_FAIL() << "redis-server not installed (scripts/install-deps.sh)";
   auto node = [&] {
     RedisCacheOptions o;
     o.port = server.port();

@@ -1,6 +1,6 @@
 // RedisServer: a real redis-server for tests, started as a child process on 127.0.0.1 with a free
 // port, no persistence, and killed when the object goes. available() is false when the binary is
-// missing (tests then GTEST_SKIP).
+// missing (the tests then fail: install-deps.sh installs it).
 #pragma once
 
 #include <arpa/inet.h>

@@ -9,11 +9,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 
 #include "core/distance.h"
 #include "core/distance_matrix.h"
+#include "core/nearest_centroids.h"
 #include "core/thread_pool.h"
 
 namespace vecstream {
@@ -27,6 +29,8 @@ constexpr size_t kDimChunk = 32;
 constexpr double kSplitEps = 1.0 / 1024.0;
 // k-means++ runs on at most this many rows per centroid (a seeded subsample).
 constexpr size_t kInitRowsPerCentroid = 16;
+// Rows per task of the fused nearest-centroid kernel (a multiple of its 48-row block).
+constexpr size_t kFusedRowsPerBlock = 192;
 // Rows per task of the bound check in Lloyd iterations.
 constexpr size_t kCheckBlock = 1024;
 // Relative slack on Hamerly's test: GEMM distances carry rounding error, so a row within this
@@ -42,16 +46,19 @@ double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11)
 
 // Nearest centroid of n rows in fixed-size blocks. Rows are x[0..n) or, when `rows_of` is
 // non-null, x[rows_of[0..n)] (gathered per block). Outputs are indexed like the rows of the call
-// (0..n). `second` (optional) receives the distance to the second-nearest centroid.
+// (0..n). `second` (optional) receives the distance to the second-nearest centroid. L2, IP and
+// cosine go through the fused kernel (core/nearest_centroids.h); L1 through the distance matrix.
 void assign_blocks(Metric m, const float* x, size_t n, size_t d, const float* c, size_t k,
-                   const float* c_norms, uint32_t* assign, float* dist, float* second,
-                   const uint32_t* rows_of, ThreadPool& pool) {
-  const size_t rows = rows_per_block(k);
+                   uint32_t* assign, float* dist, float* second, const uint32_t* rows_of,
+                   ThreadPool& pool) {
+  if (n == 0) return;
+  std::optional<PackedCentroids> packed;
+  if (m != Metric::kL1) packed = std::move(*pack_centroids(m, c, k, d));  // shapes checked by callers
+  const size_t rows = packed ? kFusedRowsPerBlock : rows_per_block(k);
   const size_t blocks = (n + rows - 1) / rows;
   std::vector<std::vector<float>> scratch(pool.size()), gathered(pool.size());
   pool.parallel_for(blocks, 1, [&](size_t b0, size_t b1, size_t worker) {
     std::vector<float>& s = scratch[worker];
-    s.resize(rows * k);
     for (size_t b = b0; b < b1; ++b) {
       const size_t r0 = b * rows, nr = std::min(rows, n - r0);
       const float* block = x + r0 * d;
@@ -63,7 +70,13 @@ void assign_blocks(Metric m, const float* x, size_t n, size_t d, const float* c,
         }
         block = g.data();
       }
-      distance_matrix(m, block, nr, c, k, d, c_norms, s.data());
+      if (packed) {
+        nearest_two(*packed, block, nr, assign + r0, dist ? dist + r0 : nullptr,
+                    second ? second + r0 : nullptr);
+        continue;
+      }
+      s.resize(rows * k);
+      distance_matrix(m, block, nr, c, k, d, nullptr, s.data());
       for (size_t i = 0; i < nr; ++i) {
         const float* row = s.data() + i * k;
         uint32_t best = 0;
@@ -110,7 +123,7 @@ void init_plus_plus(const float* x, size_t n, size_t d, size_t k, std::mt19937_6
   while (chosen < k) {
     // Refresh D^2 with the centres of the last round: one GEMM of all rows against them.
     const size_t first = round.front(), count = round.size();
-    assign_blocks(Metric::kL2, x, n, d, centroids.data() + first * d, count, nullptr,
+    assign_blocks(Metric::kL2, x, n, d, centroids.data() + first * d, count,
                   round_assign.data(), round_dist.data(), nullptr, nullptr, pool);
     double total = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -222,7 +235,7 @@ void lloyd(const float* x, size_t n, size_t d, const KMeansParams& p, ThreadPool
   std::vector<uint32_t> assign(n), active_assign(n);
   std::vector<uint32_t> active(n);
   std::vector<float> dist(n), lower(n), active_dist(n), active_second(n);
-  std::vector<float> norms(k), old_centroids, delta(k);
+  std::vector<float> old_centroids, delta(k);
   std::vector<size_t> counts(k);
   std::vector<uint8_t> stale(n, 1);
   const size_t check_blocks = (n + kCheckBlock - 1) / kCheckBlock;
@@ -253,8 +266,7 @@ void lloyd(const float* x, size_t n, size_t d, const KMeansParams& p, ThreadPool
     for (size_t i = 0; i < n; ++i) {
       if (stale[i]) active[na++] = static_cast<uint32_t>(i);
     }
-    row_norms_sq(centroids.data(), k, d, norms.data());
-    assign_blocks(Metric::kL2, x, na, d, centroids.data(), k, norms.data(), active_assign.data(),
+    assign_blocks(Metric::kL2, x, na, d, centroids.data(), k, active_assign.data(),
                   active_dist.data(), active_second.data(), active.data(), pool);
     size_t changed = 0;
     for (size_t r = 0; r < na; ++r) {
@@ -302,14 +314,8 @@ Status assign_nearest(Metric metric, std::span<const float> data, size_t n, size
   if (!dist.empty() && dist.size() < n) {
     return Status::invalid_argument("assign_nearest: dist holds fewer than n entries");
   }
-  std::vector<float> norms;
-  if (metric == Metric::kL2) {
-    norms.resize(k);
-    row_norms_sq(centroids.data(), k, dim, norms.data());
-  }
   ThreadPool pool(threads);
-  assign_blocks(metric, data.data(), n, dim, centroids.data(), k,
-                norms.empty() ? nullptr : norms.data(), assign.data(),
+  assign_blocks(metric, data.data(), n, dim, centroids.data(), k, assign.data(),
                 dist.empty() ? nullptr : dist.data(), nullptr, nullptr, pool);
   return Status::ok();
 }

@@ -1,0 +1,37 @@
+// EventDecoder: turns the bytes of stream messages into Events. One implementation per wire
+// format (json_event_decoder.h today; Protobuf and Avro plug in behind the same interface), chosen
+// by name with make_event_decoder().
+//
+// Errors are per message and never stop a batch: a message that cannot be decoded gets a Status
+// whose message is the reason the dead-letter record carries. A decoder checks what the format
+// itself can check (shape, types, id, op, finite numbers); what depends on the collection
+// (dimension, payload size) is checked by the shard before anything is written.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "ingest/event.h"
+
+namespace vecstream {
+
+class EventDecoder {
+ public:
+  virtual ~EventDecoder() = default;
+
+  /// Decodes every message of a batch: (*out)[i] is messages[i]'s event or its error.
+  /// Not thread-safe: a decoder keeps scratch buffers (each apply thread owns one).
+  virtual void decode(std::span<const std::string_view> messages,
+                      std::vector<Result<Event>>* out) = 0;
+
+  /// The format's name ("json").
+  virtual std::string_view format() const = 0;
+};
+
+/// A decoder for `format`: "json". INVALID_ARGUMENT naming the formats known otherwise.
+Result<std::unique_ptr<EventDecoder>> make_event_decoder(std::string_view format);
+
+}  // namespace vecstream

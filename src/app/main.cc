@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "core/distance.h"
+#include "app/client_command.h"
+#include "app/kafka_dev_command.h"
+#include "app/embed_server_command.h"
 #include "app/serve_command.h"
 #include "segment/collection.h"
 #include "serve/server_config.h"
@@ -102,6 +105,30 @@ int main(int argc, char** argv) {
   serve->add_flag("--print-config", serve_args.print_config, "Print the effective configuration and exit");
   serve->footer(vecstream::ServerConfig::describe_keys());
 
+  // query, upsert, collections: clients of a running server (app/client_command.h).
+  vecstream::ClientCommands client(app);
+
+  auto* kafka_dev = app.add_subcommand(
+      "kafka-dev", "Run a Kafka-protocol development broker on 127.0.0.1 until SIGTERM/SIGINT; "
+                   "prints the bootstrap address");
+  vecstream::KafkaDevArgs kafka_dev_args;
+  kafka_dev->add_option("--brokers", kafka_dev_args.brokers, "Number of brokers")
+      ->check(CLI::Range(1, 16));
+  kafka_dev->add_option("--topic", kafka_dev_args.topics, "Topic to create, NAME:PARTITIONS (repeatable)");
+
+  auto* embed_server = app.add_subcommand("embed-server", "Serve EmbeddingService (gRPC) with a built-in embedder");
+  vecstream::EmbedServerArgs embed_args;
+  embed_server->add_option("--listen", embed_args.listen, "host:port (port 0 = any free port)")->capture_default_str();
+  embed_server->add_option("--embedder", embed_args.embedder, "hashing | fasttext")->capture_default_str();
+  embed_server->add_option("--model", embed_args.model, "fastText model file (.bin/.ftz)");
+  embed_server->add_option("--dim", embed_args.dim, "hashing: dimension (256); fasttext: checked against the model");
+  embed_server->add_option("--seed", embed_args.seed, "hashing: projection seed");
+  embed_server->add_flag("--lowercase", embed_args.lowercase, "fasttext: lower-case ASCII before lookup");
+  embed_server->add_option("--threads", embed_args.threads, "embedding workers (0 = all cores)");
+  embed_server->add_option("--max-documents", embed_args.max_documents, "documents per request")->capture_default_str();
+  embed_server->add_option("--max-request-bytes", embed_args.max_request_bytes, "document bytes per request")->capture_default_str();
+  embed_server->add_option("--grace-ms", embed_args.grace_ms, "at SIGTERM, time for requests in flight")->capture_default_str();
+
   auto* snapshot = app.add_subcommand("snapshot", "Back up or restore a collection");
   snapshot->require_subcommand(1);
   std::string snap_collection, snap_dir;
@@ -127,6 +154,9 @@ int main(int argc, char** argv) {
     if (!grpc_address.empty()) serve_args.overrides.push_back("grpc.address=" + grpc_address);
     return vecstream::run_serve(serve_args);
   }
+  if (client.parsed()) return client.run();
+  if (kafka_dev->parsed()) return vecstream::run_kafka_dev(kafka_dev_args);
+  if (embed_server->parsed()) return vecstream::run_embed_server(embed_args);
   if (snap_create->parsed()) return snapshot_create(snap_collection, snap_dir);
   if (snap_restore->parsed()) return snapshot_restore(snap_dir, snap_collection);
   if (info->parsed()) {

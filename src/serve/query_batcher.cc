@@ -28,7 +28,16 @@ struct QueryBatcher::Member {
 struct QueryBatcher::Batch {
   std::vector<Member*> members;  // guarded by the stripe's mutex until closed
   bool closed = false;
-  std::condition_variable cv;  // "closed" for the leader, "done" for the members
+  bool ready = false;            // the work list below is set (guarded by the stripe's mutex)
+  std::condition_variable cv;    // "closed" for the leader; "ready", "finished", "done" for all
+  // The work list, written by the leader before `ready`, read-only after it: the distinct query
+  // vectors, and for each member the index of the query whose answer it gets.
+  std::vector<std::span<const float>> queries;
+  std::vector<size_t> slot;
+  std::vector<std::vector<ScoredPoint>> results;  // results[i]: written by whoever ran query i
+  std::vector<Status> statuses;
+  std::atomic<size_t> next{0};  // next query to run
+  size_t finished = 0;          // queries answered (guarded by the stripe's mutex)
 };
 
 struct QueryBatcher::Group {
@@ -77,7 +86,7 @@ Status QueryBatcher::search(const std::string& key, const Collection& collection
   }
   ++g.pending;
 
-  if (g.open) {  // follower: join the open batch and sleep until the leader answers
+  if (g.open) {  // follower: join the open batch, help answer it, sleep until it is answered
     std::shared_ptr<Batch> b = g.open;
     b->members.push_back(&me);
     if (b->members.size() >= options_.max_batch) {
@@ -85,6 +94,8 @@ Status QueryBatcher::search(const std::string& key, const Collection& collection
       b->closed = true;
       b->cv.notify_all();
     }
+    b->cv.wait(lk, [&] { return me.done || b->ready; });
+    if (!me.done) work(*b, collection, q, lk);
     b->cv.wait(lk, [&] { return me.done; });
     return me.status;
   }
@@ -104,7 +115,15 @@ Status QueryBatcher::search(const std::string& key, const Collection& collection
   ++g.running;
   lk.unlock();
 
-  run(*b, collection, q);  // writes every member's *out and status
+  prepare(*b);  // members are fixed now: no one joins a closed batch
+  lk.lock();
+  b->ready = true;
+  b->cv.notify_all();
+  work(*b, collection, q, lk);
+  b->cv.wait(lk, [&] { return b->finished == b->queries.size(); });
+  lk.unlock();
+
+  finish(*b);  // every member's *out and status
 
   lk.lock();
   for (Member* m : b->members) m->done = true;
@@ -115,56 +134,68 @@ Status QueryBatcher::search(const std::string& key, const Collection& collection
   return me.status;
 }
 
-void QueryBatcher::run(Batch& batch, const Collection& collection, const ShardQuery& q) {
+void QueryBatcher::prepare(Batch& batch) {
   const size_t n = batch.members.size();
-  // Distinct query vectors; dup[i] is the member whose answer member i shares.
-  std::vector<size_t> dup(n);
-  std::vector<std::span<const float>> queries;
-  std::vector<size_t> slot(n);  // member -> index in `queries`
-  {
-    std::unordered_multimap<uint32_t, size_t> seen;
-    for (size_t i = 0; i < n; ++i) {
-      const std::span<const float> v = batch.members[i]->query;
-      const uint32_t h = crc32c(v.data(), v.size_bytes());
-      dup[i] = i;
-      auto [lo, hi] = seen.equal_range(h);
-      for (auto it = lo; it != hi; ++it) {
-        const std::span<const float> w = batch.members[it->second]->query;
-        if (w.size() == v.size() && std::memcmp(w.data(), v.data(), v.size_bytes()) == 0) {
-          dup[i] = it->second;
-          break;
-        }
-      }
-      if (dup[i] == i) {
-        seen.emplace(h, i);
-        slot[i] = queries.size();
-        queries.push_back(v);
-      } else {
-        slot[i] = slot[dup[i]];
+  batch.slot.resize(n);
+  std::vector<size_t> first;  // query index -> the member that brought it
+  std::unordered_multimap<uint32_t, size_t> seen;  // hash -> query index
+  for (size_t i = 0; i < n; ++i) {
+    const std::span<const float> v = batch.members[i]->query;
+    const uint32_t h = crc32c(v.data(), v.size_bytes());
+    size_t slot = batch.queries.size();
+    auto [lo, hi] = seen.equal_range(h);
+    for (auto it = lo; it != hi; ++it) {
+      const std::span<const float> w = batch.queries[it->second];
+      if (w.size() == v.size() && std::memcmp(w.data(), v.data(), v.size_bytes()) == 0) {
+        slot = it->second;
+        break;
       }
     }
+    if (slot == batch.queries.size()) {
+      seen.emplace(h, slot);
+      batch.queries.push_back(v);
+    }
+    batch.slot[i] = slot;
   }
+  batch.results.resize(batch.queries.size());
+  batch.statuses.resize(batch.queries.size());
+}
 
-  std::vector<std::vector<ScoredPoint>> results;
-  Status st = collection.search_batch(queries, q, &results);
-  if (st.is_ok() && results.size() == queries.size()) {
-    for (size_t i = 0; i < n; ++i) {
-      Member* m = batch.members[i];
-      if (dup[i] == i) {
-        *m->out = std::move(results[slot[i]]);
-      }
+void QueryBatcher::work(Batch& batch, const Collection& collection, const ShardQuery& q,
+                        std::unique_lock<std::mutex>& lk) {
+  lk.unlock();
+  size_t done = 0;
+  for (;;) {
+    const size_t i = batch.next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= batch.queries.size()) break;
+    // Each query alone, so one bad query cannot fail its neighbours.
+    batch.statuses[i] = collection.search(batch.queries[i], q, &batch.results[i]);
+    ++done;
+  }
+  lk.lock();
+  batch.finished += done;
+  if (done && batch.finished == batch.queries.size()) batch.cv.notify_all();
+}
+
+void QueryBatcher::finish(Batch& batch) {
+  const size_t n = batch.members.size();
+  // The last member of each query takes the result by move, the others copy it.
+  std::vector<size_t> last(batch.queries.size(), 0);
+  for (size_t i = 0; i < n; ++i) last[batch.slot[i]] = i;
+  for (size_t i = 0; i < n; ++i) {
+    Member* m = batch.members[i];
+    const size_t sl = batch.slot[i];
+    m->status = batch.statuses[sl];
+    if (last[sl] == i) {
+      *m->out = std::move(batch.results[sl]);
+    } else {
+      *m->out = batch.results[sl];
     }
-    for (size_t i = 0; i < n; ++i) {
-      if (dup[i] != i) *batch.members[i]->out = *batch.members[dup[i]]->out;
-    }
-  } else {
-    // One bad query must not fail its neighbours: answer each alone.
-    for (Member* m : batch.members) m->status = collection.search(m->query, q, m->out);
   }
 
   ++batches_;
   queries_ += n;
-  deduplicated_ += n - queries.size();
+  deduplicated_ += n - batch.queries.size();
   uint64_t prev = max_batch_.load();
   while (prev < n && !max_batch_.compare_exchange_weak(prev, n)) {
   }

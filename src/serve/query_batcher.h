@@ -2,18 +2,18 @@
 //
 // Queries to one collection with the same knobs (k, ef, nprobe, rerank factor, exact, filter,
 // with_payload/with_vector: together the "group key") that arrive within a short window are
-// answered by one Collection::search_batch call, which amortises per-query work (snapshot loads,
-// per-segment setup, and — as the engine's batched paths grow — one GEMM or one posting-list scan
-// for many queries).
+// answered as one batch: identical concurrent queries (the hot queries of a feed, a retrying
+// client) are searched once, and the batch's distinct queries are shared out among the threads of
+// its members, so batching never serialises queries that would otherwise run in parallel.
 //
 // How. The first query of a group to find no open batch becomes the leader: it opens a batch and,
 // if a batch of its group is already running (so the engine is busy anyway), waits until the
 // batch holds `max_batch` queries or `window` has passed; if the group is idle it goes at once, so
 // a lone query pays no window (set wait_when_idle to always wait). Later arrivals join the open
-// batch and sleep on it. The leader closes the batch, runs search_batch for every distinct query
-// vector in it (identical concurrent queries are answered once), hands each member its answer and
-// wakes them. Should the batch call fail, each member is answered alone, so one bad query cannot
-// fail its neighbours.
+// batch and sleep on it. The leader closes the batch and lists its distinct query vectors; then
+// the leader and every member take queries off that list (an atomic counter) and answer each
+// alone, so one bad query cannot fail its neighbours; once all are answered the leader hands each
+// member its answer (shared by identical queries) and wakes them.
 //
 // Bounds. At most `max_queue` queries per group may be waiting or running; one more is
 // RESOURCE_EXHAUSTED. A group's state is freed when its last query leaves, so distinct filters do
@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -63,7 +64,7 @@ class QueryBatcher {
   QueryBatcher(const QueryBatcher&) = delete;
   QueryBatcher& operator=(const QueryBatcher&) = delete;
 
-  /// The group key of a query on `c` with knobs `q`: equal keys may share one search_batch call.
+  /// The group key of a query on `c` with knobs `q`: equal keys may share one batch.
   static std::string group_key(const Collection& c, const ShardQuery& q);
 
   /// Answers `query` into *out, possibly in a batch with concurrent calls of the same `key`
@@ -81,7 +82,14 @@ class QueryBatcher {
   struct Group;
   struct Stripe;
 
-  void run(Batch& batch, const Collection& collection, const ShardQuery& q);
+  /// Leader, batch closed: the distinct query vectors and each member's slot among them.
+  static void prepare(Batch& batch);
+  /// Leader and members, batch ready: run queries off the batch's work list until none is left.
+  /// `lk` holds the stripe's mutex on entry and on return, not while searching.
+  static void work(Batch& batch, const Collection& collection, const ShardQuery& q,
+                   std::unique_lock<std::mutex>& lk);
+  /// Leader, every query answered: hands out answers, counts the batch.
+  void finish(Batch& batch);
 
   QueryBatcherOptions options_;
   obs::Histogram* batch_size_;

@@ -42,6 +42,8 @@
 #include "dataset.h"
 #include "ground_truth.h"
 #include "peers.h"
+#include "report.h"
+#include "serve_bench.h"
 #include "stream_bench.h"
 
 namespace vecstream::bench {
@@ -234,22 +236,6 @@ Result<std::vector<std::string>> parse_peers(const std::string& s) {
   return peers;
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string m = line.substr(colon + 1);
-        m.erase(0, m.find_first_not_of(" \t"));
-        return m;
-      }
-    }
-  }
-  return "unknown";
-}
-
 /// Mean over queries of |returned ∩ true top-k| / k.
 double recall_at_k(const std::vector<Id>& results, const GroundTruth& gt, size_t nq, size_t k) {
   std::vector<Id> truth(k);
@@ -265,12 +251,6 @@ double recall_at_k(const std::vector<Id>& results, const GroundTruth& gt, size_t
   return static_cast<double>(hits) / static_cast<double>(nq * k);
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0.0;
-  const size_t idx = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(idx), v.end());
-  return v[idx];
-}
 
 /// One timed pass over all queries, one at a time: per-query latency and the pass's QPS.
 struct TimedPass {
@@ -427,11 +407,6 @@ std::optional<double> interpolated_at(const EngineResult& e, double target) {
   return best;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), f, v);
-  return buf;
-}
 
 std::string ratio_str(std::optional<double> num, std::optional<double> den) {
   if (!num || !den || *den <= 0.0) return "n/a";
@@ -1050,6 +1025,7 @@ int main(int argc, char** argv) {
   ann->footer("Search is single-threaded (one query at a time) by design: QPS is per core.");
 
   vecstream::bench::add_stream_commands(app);  // `stream`, `stream-runbook` (stream_bench.h)
+  vecstream::bench::add_serve_commands(app);   // `serve` (serve_bench.h)
 
   CLI11_PARSE(app, argc, argv);
 

@@ -72,6 +72,8 @@
 #include "dataset.h"
 #include "default_runbook.h"  // generated from runbooks/fashion-mnist-sliding.yaml (CMakeLists.txt)
 #include "index/flat_index.h"
+#include "report.h"
+#include "work_dir.h"
 #include "runbook.h"
 #include "segment/collection.h"
 #include "stream_peers.h"
@@ -124,59 +126,6 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 }
 double us_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::micro>(b - a).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return std::nan("");
-  const size_t idx = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(idx), v.end());
-  return v[idx];
-}
-
-/// Resident set size of this process (VmRSS), in bytes; 0 if /proc is unavailable.
-size_t rss_bytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return static_cast<size_t>(std::strtoull(line.c_str() + 6, nullptr, 10)) * 1024;
-    }
-  }
-  return 0;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string m = line.substr(colon + 1);
-        m.erase(0, m.find_first_not_of(" \t"));
-        return m;
-      }
-    }
-  }
-  return "unknown";
-}
-
-std::string fmt(const char* f, double v) {
-  if (std::isnan(v)) return "n/a";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), f, v);
-  return buf;
-}
-
-void print_rule(size_t width) { std::printf("%s\n", std::string(width, '-').c_str()); }
-
-/// `s` padded with spaces to `width` columns as a terminal shows UTF-8 (µ, ÷, arrows are one
-/// column each), on the right (or on the left when `right_align`).
-std::string pad(const std::string& s, size_t width, bool right_align = false) {
-  size_t cols = 0;
-  for (unsigned char c : s) cols += (c & 0xC0) != 0x80;  // count lead bytes only
-  const std::string fill(width > cols ? width - cols : 0, ' ');
-  return right_align ? fill + s : s + fill;
 }
 
 constexpr size_t kNameWidth = 50;  // summary: metric column
@@ -1459,40 +1408,6 @@ void print_runbook_summary(const Runbook& rb, const RunbookSummary& s, const cha
   }
 }
 
-/// A temporary directory removed when this goes out of scope (unless keep).
-class WorkDir {
- public:
-  static Result<WorkDir> make(const std::string& given) {
-    WorkDir w;
-    if (!given.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(given, ec);
-      if (ec) return Status::io_error("--dir " + given + ": " + ec.message());
-      w.path_ = given;
-      return w;
-    }
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/vecstream-stream-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) return Status::io_error("cannot create a temp dir " + tmpl);
-    w.path_ = tmpl;
-    w.remove_ = true;
-    return w;
-  }
-  WorkDir() = default;
-  WorkDir(WorkDir&& o) noexcept : path_(std::move(o.path_)), remove_(o.remove_) { o.remove_ = false; }
-  ~WorkDir() {
-    if (remove_) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);
-    }
-  }
-  const std::string& path() const { return path_; }
-  bool temporary() const { return remove_; }
-
- private:
-  std::string path_;
-  bool remove_ = false;
-};
 
 int run_stream(const StreamOptions& opt) {
   if (opt.batch == 0 || opt.batch > 10000) {
@@ -1548,7 +1463,7 @@ int run_stream(const StreamOptions& opt) {
   if (!summary) return fail(summary.status());
   auto config = collection_config(opt, ds.d);
   if (!config) return fail(config.status());
-  auto work = WorkDir::make(opt.dir);
+  auto work = WorkDir::make(opt.dir, "vecstream-stream");
   if (!work) return fail(work.status());
 
   std::vector<std::string> peers;

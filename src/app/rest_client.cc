@@ -168,6 +168,7 @@ Result<std::unique_ptr<RestClient>> RestClient::create(const RestClientOptions& 
   http->set_read_timeout(sec, usec);
   http->set_write_timeout(sec, usec);
   http->set_keep_alive(true);  // one connection for every batch of an upsert or a query file
+  http->set_tcp_nodelay(true);  // headers and body go in two writes: no Nagle wait on the body
   if (!o.api_key.empty()) http->set_bearer_token_auth(o.api_key);
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
   if (url->scheme == "https") {

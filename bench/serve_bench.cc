@@ -1,0 +1,828 @@
+// vecstream-bench serve: search load over real sockets on loopback against a Service that holds
+// one collection, beside the same queries in-process and against hnswlib (no server).
+//
+// Set-up: the base set is upserted through the Service (HNSW, the given M / efConstruction) and
+// indexed; hnswlib indexes the same rows with the same parameters. Then, for each server
+// configuration — plain (no batching, no cache), micro-batching on, result cache on — a Service,
+// a RestServer and a GrpcServer are started on 127.0.0.1 (port 0) and driven by:
+//   - closed-loop load: 1..N client threads, each with its own connection (a gRPC channel with a
+//     local subchannel pool; an HTTP/1.1 keep-alive connection) sending one query after another
+//     for --seconds; QPS, p50/p95/p99 latency, recall@k against the exact top-k;
+//     the same with a writer re-upserting rows at --ingest-rate vectors/s (same vectors, so the
+//     ground truth holds; every write is real: WAL, tombstone, growing segment, indexer);
+//   - open-loop load (fixed arrival rate; latency counted from the scheduled send time, so a slow
+//     answer delays nobody's clock): REST at --rest-rate QPS, and the blueprint's case study, gRPC
+//     at --case-qps while --case-inserts vectors/s are upserted.
+// Client and server share the machine's cores, as they do in any loopback benchmark; the
+// in-process rows give the ratio that isolates the transports' cost.
+#include "serve_bench.h"
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/distance.h"
+#include "core/status.h"
+#include "dataset.h"
+#include "ground_truth.h"
+#include "report.h"
+#include "segment/catalog.h"
+#include "serve/api_keys.h"
+#include "serve/grpc_server.h"
+#include "serve/lru_cache.h"
+#include "serve/rest_server.h"
+#include "serve/service.h"
+#include "stream_peers.h"
+#include "vecstream/v1/vecstream.grpc.pb.h"
+#include "work_dir.h"
+
+namespace vecstream::bench {
+namespace {
+
+namespace pb = ::vecstream::v1;
+using Clock = std::chrono::steady_clock;
+constexpr char kCollection[] = "bench";
+
+struct ServeOptions {
+  std::string dataset = "fashion-mnist";
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  size_t synthetic_n = 20000, dim = 128, clusters = 100;
+  uint64_t seed = 42;
+  size_t max_base = 0, max_queries = 0;
+  size_t k = 10, ef = 64, m = 16, ef_construction = 200, shards = 1;
+  size_t build_threads = 2;
+  std::string clients = "1,2,4,8";
+  double seconds = 3.0;
+  size_t runs = 1;
+  std::string transports = "inproc,grpc,rest";
+  std::string configs = "plain,batching,cache";
+  std::string peers = "hnswlib";
+  double ingest_rate = 500.0;
+  double rest_rate = 2000.0;
+  double case_qps = 5000.0, case_inserts = 55.0, case_seconds = 10.0;
+  size_t open_loop_threads = 16;
+  std::string cache_dir = "./.cache/vecstream";
+  std::string dir;
+  bool quick = false;
+};
+
+int fail(const Status& s) {
+  std::fprintf(stderr, "vecstream-bench serve: %s\n", s.to_string().c_str());
+  return 1;
+}
+
+Result<std::vector<size_t>> parse_counts(const std::string& list, const char* what) {
+  std::vector<size_t> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v == 0 || v > 4096) {
+      return Status::invalid_argument(std::string(what) + ": '" + item + "' is not a count in [1, 4096]");
+    }
+    out.push_back(static_cast<size_t>(v));
+  }
+  if (out.empty()) return Status::invalid_argument(std::string(what) + ": empty list");
+  return out;
+}
+
+Result<std::vector<std::string>> parse_names(const std::string& list, const char* what,
+                                             const std::vector<std::string>& known) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (std::find(known.begin(), known.end(), item) == known.end()) {
+      std::string k;
+      for (const auto& n : known) k += (k.empty() ? "" : ", ") + n;
+      return Status::invalid_argument(std::string(what) + ": unknown '" + item + "' (known: " + k + ")");
+    }
+    if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients: one object per load thread, each with its own connection.
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  /// Sends query q and writes the ids found into ids[0..k) (kNoPoint pads); *cached tells whether
+  /// the server answered from its result cache.
+  virtual Status search(size_t q, uint64_t* ids, bool* cached) = 0;
+};
+
+/// The queries in each client's form, built once before any timing.
+struct Queries {
+  size_t nq = 0, k = 0;
+  std::vector<SearchRequest> inproc;  // use_cache set per configuration
+  std::vector<pb::SearchRequest> grpc;
+  std::vector<std::string> rest;
+  const float* rows = nullptr;
+  size_t dim = 0;
+};
+
+Queries build_queries(const Dataset& ds, size_t nq, size_t k, size_t ef, bool use_cache) {
+  Queries qs;
+  qs.nq = nq;
+  qs.k = k;
+  qs.rows = ds.queries.data();
+  qs.dim = ds.d;
+  qs.inproc.resize(nq);
+  qs.grpc.resize(nq);
+  qs.rest.resize(nq);
+  for (size_t q = 0; q < nq; ++q) {
+    const float* v = ds.queries.data() + q * ds.d;
+    SearchRequest& r = qs.inproc[q];
+    r.collection = kCollection;
+    r.vector.assign(v, v + ds.d);
+    r.k = k;
+    r.ef = ef;
+    r.use_cache = use_cache;
+    pb::SearchRequest& g = qs.grpc[q];
+    g.set_collection(kCollection);
+    for (size_t i = 0; i < ds.d; ++i) g.add_vector(v[i]);
+    g.set_k(static_cast<uint32_t>(k));
+    g.set_ef(static_cast<uint32_t>(ef));
+    g.set_use_cache(use_cache);
+    nlohmann::json body = {{"vector", r.vector}, {"k", k}, {"ef", ef}, {"use_cache", use_cache}};
+    qs.rest[q] = body.dump();
+  }
+  return qs;
+}
+
+class InprocClient final : public Client {
+ public:
+  InprocClient(Service& s, const Queries& q) : service_(s), q_(q) {}
+  Status search(size_t q, uint64_t* ids, bool* cached) override {
+    auto r = service_.search(principal_, q_.inproc[q]);
+    if (!r) return r.status();
+    fill(r->points, ids);
+    *cached = r->cached;
+    return Status::ok();
+  }
+  void fill(const std::vector<ScoredPoint>& pts, uint64_t* ids) const {
+    for (size_t i = 0; i < q_.k; ++i) ids[i] = i < pts.size() ? pts[i].id.num() : kNoPoint;
+  }
+
+ private:
+  Service& service_;
+  const Queries& q_;
+  Principal principal_;
+};
+
+class GrpcClient final : public Client {
+ public:
+  GrpcClient(int port, const Queries& q) : q_(q) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per client
+    args.SetMaxReceiveMessageSize(64 << 20);
+    stub_ = pb::Vecstream::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+  }
+  Status search(size_t q, uint64_t* ids, bool* cached) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::SearchResponse resp;
+    grpc::Status st = stub_->Search(&ctx, q_.grpc[q], &resp);
+    if (!st.ok()) return Status::io_error("gRPC: " + st.error_message());
+    for (size_t i = 0; i < q_.k; ++i) {
+      ids[i] = i < static_cast<size_t>(resp.points_size()) ? resp.points(static_cast<int>(i)).id().num()
+                                                           : kNoPoint;
+    }
+    *cached = resp.cached();
+    return Status::ok();
+  }
+
+ private:
+  const Queries& q_;
+  std::unique_ptr<pb::Vecstream::Stub> stub_;
+};
+
+class RestClient final : public Client {
+ public:
+  RestClient(int port, const Queries& q)
+      : q_(q), cli_("127.0.0.1", port), path_(std::string("/v1/collections/") + kCollection + "/search") {
+    cli_.set_keep_alive(true);
+    cli_.set_tcp_nodelay(true);  // headers and body are two writes: Nagle would hold the body
+    cli_.set_read_timeout(10, 0);
+  }
+  Status search(size_t q, uint64_t* ids, bool* cached) override {
+    auto res = cli_.Post(path_, q_.rest[q], "application/json");
+    if (!res) return Status::io_error("REST: " + httplib::to_string(res.error()));
+    if (res->status != 200) return Status::internal("REST: HTTP " + std::to_string(res->status) + " " + res->body);
+    const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("points")) return Status::internal("REST: bad body " + res->body);
+    const auto& pts = j["points"];
+    for (size_t i = 0; i < q_.k; ++i) ids[i] = i < pts.size() ? pts[i]["id"].get<uint64_t>() : kNoPoint;
+    *cached = j.value("cached", false);
+    return Status::ok();
+  }
+
+ private:
+  const Queries& q_;
+  httplib::Client cli_;
+  std::string path_;
+};
+
+class HnswlibClient final : public Client {
+ public:
+  HnswlibClient(StreamEngine& e, const Queries& q) : engine_(e), q_(q) {}
+  Status search(size_t q, uint64_t* ids, bool* cached) override {
+    *cached = false;
+    return engine_.search(q_.rows + q * q_.dim, q_.k, ids);
+  }
+
+ private:
+  StreamEngine& engine_;
+  const Queries& q_;
+};
+
+using ClientFactory = std::function<std::unique_ptr<Client>()>;
+
+// ---------------------------------------------------------------------------------------------
+// Load generators.
+
+struct LoadResult {
+  double qps = 0.0;
+  double p50_ms = NAN, p95_ms = NAN, p99_ms = NAN;
+  double recall = NAN;
+  double hit_ratio = 0.0;
+  size_t requests = 0, errors = 0;
+  std::string first_error;
+};
+
+struct ThreadTally {
+  std::vector<double> latency_ms;
+  size_t hits = 0, answered = 0, cached = 0, errors = 0;
+  std::string first_error;
+};
+
+/// Scores one answer: how many of ids[0..k) are in the exact top-k of query q.
+size_t score(const GroundTruth& gt, size_t q, const uint64_t* ids, size_t k) {
+  size_t hits = 0;
+  const Id* truth = gt.row(q);
+  for (size_t i = 0; i < k; ++i) {
+    if (ids[i] == kNoPoint) continue;
+    for (size_t j = 0; j < k; ++j) {
+      if (truth[j] == ids[i]) {
+        ++hits;
+        break;
+      }
+    }
+  }
+  return hits;
+}
+
+LoadResult merge(std::vector<ThreadTally>& tallies, double seconds, size_t k) {
+  LoadResult r;
+  std::vector<double> all;
+  size_t hits = 0, answered = 0, cached = 0;
+  for (auto& t : tallies) {
+    all.insert(all.end(), t.latency_ms.begin(), t.latency_ms.end());
+    hits += t.hits;
+    answered += t.answered;
+    cached += t.cached;
+    r.errors += t.errors;
+    if (r.first_error.empty()) r.first_error = t.first_error;
+  }
+  r.requests = answered;
+  r.qps = static_cast<double>(answered) / seconds;
+  r.p50_ms = percentile(all, 0.50);
+  r.p95_ms = percentile(all, 0.95);
+  r.p99_ms = percentile(all, 0.99);
+  if (answered) {
+    r.recall = static_cast<double>(hits) / static_cast<double>(answered * k);
+    r.hit_ratio = static_cast<double>(cached) / static_cast<double>(answered);
+  }
+  return r;
+}
+
+/// Calls one request and books it into `t`, unless it ended after `deadline`.
+void one_request(Client& c, size_t q, const GroundTruth& gt, size_t k, std::vector<uint64_t>& ids,
+                 Clock::time_point start, Clock::time_point deadline, ThreadTally& t) {
+  bool cached = false;
+  Status s = c.search(q, ids.data(), &cached);
+  const Clock::time_point end = Clock::now();
+  if (end > deadline) return;
+  if (!s.is_ok()) {
+    if (t.first_error.empty()) t.first_error = s.to_string();
+    ++t.errors;
+    return;
+  }
+  t.latency_ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+  t.hits += score(gt, q, ids.data(), k);
+  ++t.answered;
+  t.cached += cached;
+}
+
+/// `clients` threads, each sending its next query as soon as the last one is answered, for
+/// `seconds`. Queries are spread: thread t starts at query t * nq / clients.
+LoadResult closed_loop(const ClientFactory& make, size_t clients, double seconds, const Queries& qs,
+                       const GroundTruth& gt) {
+  std::vector<ThreadTally> tallies(clients);
+  std::vector<std::unique_ptr<Client>> cs;
+  for (size_t t = 0; t < clients; ++t) cs.push_back(make());
+  std::atomic<size_t> ready{0};
+  std::atomic<bool> go{false};
+  Clock::time_point deadline;
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      ThreadTally& tally = tallies[t];
+      tally.latency_ms.reserve(1 << 16);
+      std::vector<uint64_t> ids(qs.k);
+      size_t q = t * qs.nq / clients;
+      bool cached = false;
+      (void)cs[t]->search(q, ids.data(), &cached);
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (;;) {
+        const Clock::time_point start = Clock::now();
+        if (start >= deadline) break;
+        one_request(*cs[t], q, gt, qs.k, ids, start, deadline, tally);
+        q = (q + 1) % qs.nq;
+      }
+    });
+  }
+  while (ready.load() < clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  go.store(true, std::memory_order_release);
+  for (auto& th : threads) th.join();
+  return merge(tallies, seconds, qs.k);
+}
+
+/// Requests at a fixed arrival rate (`rate` a second over `threads` threads, thread t sending
+/// requests t, t + threads, ...) for `seconds`. Latency counts from the scheduled send time.
+LoadResult open_loop(const ClientFactory& make, size_t threads_n, double rate, double seconds,
+                     const Queries& qs, const GroundTruth& gt) {
+  std::vector<ThreadTally> tallies(threads_n);
+  std::vector<std::unique_ptr<Client>> cs;
+  for (size_t t = 0; t < threads_n; ++t) cs.push_back(make());
+  const size_t total = static_cast<size_t>(rate * seconds);
+  std::atomic<size_t> ready{0};
+  std::atomic<bool> go{false};
+  Clock::time_point start;
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&, t] {
+      ThreadTally& tally = tallies[t];
+      tally.latency_ms.reserve(total / threads_n + 16);
+      std::vector<uint64_t> ids(qs.k);
+      bool cached = false;
+      (void)cs[t]->search(t % qs.nq, ids.data(), &cached);
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (size_t j = t; j < total; j += threads_n) {
+        const auto due = start + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(static_cast<double>(j) / rate));
+        std::this_thread::sleep_until(due);
+        one_request(*cs[t], j % qs.nq, gt, qs.k, ids, due, Clock::time_point::max(), tally);
+      }
+    });
+  }
+  while (ready.load() < threads_n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  start = Clock::now();
+  go.store(true, std::memory_order_release);
+  for (auto& th : threads) th.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  return merge(tallies, std::max(elapsed, seconds), qs.k);
+}
+
+/// Re-upserts base rows (the same vectors: the ground truth stays true) at `rate` vectors a second
+/// in batches every 20 ms, until stopped; counts what was acknowledged.
+class Writer {
+ public:
+  using Upsert = std::function<Status(size_t row0, size_t n)>;
+  Writer(Upsert upsert, double rate, size_t rows) : upsert_(std::move(upsert)), rate_(rate), rows_(rows) {}
+  void start() {
+    if (rate_ <= 0) return;
+    thread_ = std::thread([this] {
+      const auto t0 = Clock::now();
+      size_t done = 0, row = 0;
+      while (!stop_.load()) {
+        const double el = std::chrono::duration<double>(Clock::now() - t0).count();
+        const size_t want = static_cast<size_t>(el * rate_);
+        if (want > done) {
+          const size_t n = std::min<size_t>(want - done, 1000);
+          const size_t r0 = row % rows_;
+          const size_t m = std::min(n, rows_ - r0);
+          Status s = upsert_(r0, m);
+          if (!s.is_ok()) {
+            if (error_.empty()) error_ = s.to_string();
+          } else {
+            acked_ += m;
+          }
+          done += m;
+          row += m;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
+    });
+  }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  ~Writer() { stop(); }
+  double rate() const { return seconds_ > 0 ? static_cast<double>(acked_) / seconds_ : 0.0; }
+  const std::string& error() const { return error_; }
+
+ private:
+  Upsert upsert_;
+  double rate_;
+  size_t rows_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  size_t acked_ = 0;
+  double seconds_ = 0.0;
+  std::string error_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The runs.
+
+struct Row {
+  std::string config, transport, load;
+  size_t clients = 0;
+  LoadResult r;
+  double ingest_rate = 0.0;
+};
+
+double median_of(std::vector<LoadResult>& runs, LoadResult* pick) {
+  std::sort(runs.begin(), runs.end(), [](const LoadResult& a, const LoadResult& b) { return a.qps < b.qps; });
+  *pick = runs[runs.size() / 2];
+  return pick->qps;
+}
+
+/// One server configuration: a Service over the catalog with its servers on loopback.
+struct Servers {
+  std::unique_ptr<ResultCache> cache;
+  std::unique_ptr<Service> service;
+  std::unique_ptr<RestServer> rest;
+  std::unique_ptr<GrpcServer> grpc;
+  ApiKeys keys;
+  ~Servers() {
+    if (rest) rest->stop();
+    if (grpc) grpc->stop(std::chrono::seconds(1));
+  }
+};
+
+Result<std::unique_ptr<Servers>> start_servers(Catalog& catalog, const std::string& config,
+                                               size_t max_clients) {
+  auto s = std::make_unique<Servers>();
+  ServiceOptions so;
+  so.batch_window = config == "batching" ? std::chrono::microseconds(200) : std::chrono::microseconds(0);
+  if (config == "cache") s->cache = std::make_unique<LruCache>();
+  s->service = std::make_unique<Service>(catalog, so, nullptr, s->cache.get());
+  RestServer::Options ro;
+  ro.port = 0;
+  ro.threads = max_clients + 2;  // a kept-alive connection holds its worker
+  auto rest = RestServer::start(*s->service, s->keys, ro);
+  if (!rest) return rest.status();
+  s->rest = std::move(*rest);
+  GrpcServer::Options go;
+  go.address = "127.0.0.1:0";
+  auto grpc = GrpcServer::start(*s->service, s->keys, go);
+  if (!grpc) return grpc.status();
+  s->grpc = std::move(*grpc);
+  return s;
+}
+
+std::string ratio(double a, double b) {
+  if (!(b > 0) || std::isnan(a)) return "n/a";
+  return fmt("%.2fx", a / b);
+}
+
+int run_serve(ServeOptions opt) {
+  if (opt.quick) {
+    if (opt.max_base == 0) opt.max_base = 10000;
+    if (opt.max_queries == 0) opt.max_queries = 1000;
+    opt.seconds = std::min(opt.seconds, 1.0);
+    opt.case_seconds = std::min(opt.case_seconds, 3.0);
+  }
+  auto clients = parse_counts(opt.clients, "--clients");
+  if (!clients) return fail(clients.status());
+  auto transports = parse_names(opt.transports, "--transports", {"inproc", "grpc", "rest"});
+  if (!transports) return fail(transports.status());
+  auto configs = parse_names(opt.configs, "--configs", {"plain", "batching", "cache"});
+  if (!configs) return fail(configs.status());
+  if (opt.seconds <= 0 || opt.runs == 0) return fail(Status::invalid_argument("--seconds and --runs must be > 0"));
+  const bool with_hnswlib = opt.peers == "hnswlib";
+  if (!with_hnswlib && opt.peers != "none") return fail(Status::invalid_argument("--peers: hnswlib or none"));
+
+  Dataset ds;
+  if (opt.dataset == "synthetic") {
+    ds = synthetic_clustered(opt.synthetic_n, 1000, opt.dim, opt.clusters, opt.seed);
+  } else {
+    std::fprintf(stderr, "loading fashion-mnist from %s...\n", opt.data_dir.c_str());
+    auto loaded = load_fashion_mnist(opt.data_dir);
+    if (!loaded) return fail(loaded.status());
+    ds = std::move(*loaded);
+  }
+  truncate_dataset(ds, opt.max_base, opt.max_queries);
+  GroundTruthInfo gti;
+  auto gt = load_or_compute_ground_truth(ds, opt.k, opt.cache_dir, opt.build_threads, &gti);
+  if (!gt) return fail(gt.status());
+  const size_t max_clients = *std::max_element(clients->begin(), clients->end());
+
+  std::printf("vecstream-bench serve: %s, %zu base x %zu queries, d=%zu, k=%zu, HNSW M=%zu efC=%zu ef=%zu, %zu shard(s)\n",
+              ds.name.c_str(), ds.n, ds.nq, ds.d, opt.k, opt.m, opt.ef_construction, opt.ef, opt.shards);
+  std::printf("cpu: %s | %u hardware threads | SIMD %s | clients and servers share these cores (loopback)\n",
+              cpu_model().c_str(), std::thread::hardware_concurrency(), simd_level_name(detected_simd_level()));
+  std::printf("closed loop: %.1f s per point, median QPS of %zu run(s); while ingesting: re-upserts at %.0f vectors/s\n",
+              opt.seconds, opt.runs, opt.ingest_rate);
+
+  auto work = WorkDir::make(opt.dir, "vecstream-serve");
+  if (!work) return fail(work.status());
+  auto catalog = Catalog::open(work->path());
+  if (!catalog) return fail(catalog.status());
+  Principal admin;
+  Service loader(**catalog, ServiceOptions{}, nullptr, nullptr);
+  {
+    nlohmann::json cfg = {{"name", kCollection}, {"dim", ds.d}, {"metric", "l2"}, {"shards", opt.shards},
+                          {"fsync", "interval"},
+                          {"index", {{"kind", "hnsw"}, {"m", opt.m}, {"ef_construction", opt.ef_construction},
+                                     {"ef_search", opt.ef}, {"build_threads", opt.build_threads}}}};
+    auto c = loader.create_collection(admin, cfg);
+    if (!c) return fail(c.status());
+  }
+  auto upsert_rows = [&](Service& svc, size_t r0, size_t n) -> Status {
+    std::vector<PointWrite> pts(n);
+    for (size_t i = 0; i < n; ++i) {
+      pts[i].id = PointId::number(r0 + i);
+      pts[i].vector.assign(ds.base.data() + (r0 + i) * ds.d, ds.base.data() + (r0 + i + 1) * ds.d);
+    }
+    auto a = svc.upsert(admin, kCollection, std::move(pts));
+    return a.is_ok() ? Status::ok() : a.status();
+  };
+  const auto t_load = Clock::now();
+  for (size_t r0 = 0; r0 < ds.n; r0 += 1000) {
+    Status s = upsert_rows(loader, r0, std::min<size_t>(1000, ds.n - r0));
+    if (!s.is_ok()) return fail(s);
+  }
+  auto coll = (*catalog)->get(kCollection);
+  if (!coll) return fail(coll.status());
+  (*coll)->wait_indexed();
+  const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  std::printf("vecstream: %zu points upserted and indexed in %.1f s (%.0f vectors/s)\n", ds.n, load_s,
+              static_cast<double>(ds.n) / load_s);
+
+  std::unique_ptr<StreamEngine> hnswlib;
+  if (with_hnswlib) {
+    StreamParams sp;
+    sp.dim = ds.d;
+    sp.M = opt.m;
+    sp.ef_construction = opt.ef_construction;
+    sp.ef_search = opt.ef;
+    sp.build_threads = opt.build_threads;
+    sp.capacity = ds.n;
+    auto e = make_hnswlib_stream_engine(sp);
+    if (!e) return fail(e.status());
+    hnswlib = std::move(*e);
+    const auto t0 = Clock::now();
+    std::vector<uint64_t> ids;
+    for (size_t r0 = 0; r0 < ds.n; r0 += 1000) {
+      const size_t n = std::min<size_t>(1000, ds.n - r0);
+      ids.resize(n);
+      for (size_t i = 0; i < n; ++i) ids[i] = r0 + i;
+      Status s = hnswlib->upsert(ids, ds.base.data() + r0 * ds.d);
+      if (!s.is_ok()) return fail(s);
+    }
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("hnswlib: %s; built in %.1f s\n", hnswlib->describe().c_str(), s);
+  }
+  std::fflush(stdout);
+
+  const Queries qs_plain = build_queries(ds, ds.nq, opt.k, opt.ef, /*use_cache=*/false);
+  const Queries qs_cache = build_queries(ds, ds.nq, opt.k, opt.ef, /*use_cache=*/true);
+  auto service_writer = [&](Service& svc) -> Writer::Upsert {
+    return [&svc, &upsert_rows](size_t r0, size_t n) { return upsert_rows(svc, r0, n); };
+  };
+  Writer::Upsert hnswlib_writer = [&](size_t r0, size_t n) -> Status {
+    std::vector<uint64_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = r0 + i;
+    return hnswlib->upsert(ids, ds.base.data() + r0 * ds.d);
+  };
+
+  std::vector<Row> rows;
+  auto measure = [&](const std::string& config, const std::string& transport, const std::string& load,
+                     size_t n, const ClientFactory& make, const Queries& qs, const Writer::Upsert& upsert) {
+    std::vector<LoadResult> runs;
+    double rate = 0.0;
+    std::string werr;
+    for (size_t r = 0; r < opt.runs; ++r) {
+      Writer w(upsert, load == "ingesting" ? opt.ingest_rate : 0.0, ds.n);
+      w.start();
+      runs.push_back(closed_loop(make, n, opt.seconds, qs, *gt));
+      w.stop();
+      rate = w.rate();
+      if (werr.empty()) werr = w.error();
+    }
+    Row row{config, transport, load, n, {}, rate};
+    median_of(runs, &row.r);
+    if (!werr.empty()) row.r.first_error = "writer: " + werr;
+    std::fprintf(stderr, "  %-9s %-8s %-9s %3zu clients: %8.0f QPS  p99 %7.3f ms  recall %.4f%s%s\n",
+                 config.c_str(), transport.c_str(), load.c_str(), n, row.r.qps, row.r.p99_ms,
+                 row.r.recall, row.r.first_error.empty() ? "" : "  error: ", row.r.first_error.c_str());
+    rows.push_back(row);
+  };
+
+  std::optional<LoadResult> rest_open, case_study;
+  double case_insert_rate = 0.0;
+  std::string case_writer_error;
+  const size_t server_clients = std::max(max_clients, opt.open_loop_threads);
+  for (const std::string& config : *configs) {
+    auto servers = start_servers(**catalog, config, server_clients);
+    if (!servers) return fail(servers.status());
+    Service& svc = *(*servers)->service;
+    const int rest_port = (*servers)->rest->port();
+    const int grpc_port = (*servers)->grpc->port();
+    const Queries& qs = config == "cache" ? qs_cache : qs_plain;
+    if (config == "cache") {  // one pass fills the cache: the idle rows then measure hits
+      InprocClient warm(svc, qs);
+      std::vector<uint64_t> ids(qs.k);
+      bool cached = false;
+      for (size_t q = 0; q < qs.nq; ++q) (void)warm.search(q, ids.data(), &cached);
+    }
+    for (const char* load : {"idle", "ingesting"}) {
+      for (const std::string& tr : *transports) {
+        ClientFactory make;
+        if (tr == "inproc") make = [&] { return std::make_unique<InprocClient>(svc, qs); };
+        if (tr == "grpc") make = [&] { return std::make_unique<GrpcClient>(grpc_port, qs); };
+        if (tr == "rest") make = [&] { return std::make_unique<RestClient>(rest_port, qs); };
+        for (size_t n : *clients) measure(config, tr, load, n, make, qs, service_writer(svc));
+      }
+      if (config == "plain" && hnswlib) {
+        ClientFactory make = [&] { return std::make_unique<HnswlibClient>(*hnswlib, qs); };
+        for (size_t n : *clients) measure("-", "hnswlib", load, n, make, qs, hnswlib_writer);
+      }
+    }
+    if (config == "plain") {
+      const bool have_rest = std::find(transports->begin(), transports->end(), "rest") != transports->end();
+      const bool have_grpc = std::find(transports->begin(), transports->end(), "grpc") != transports->end();
+      if (have_rest && opt.rest_rate > 0) {
+        ClientFactory make = [&] { return std::make_unique<RestClient>(rest_port, qs); };
+        rest_open = open_loop(make, opt.open_loop_threads, opt.rest_rate, std::max(opt.seconds, 3.0), qs, *gt);
+        std::fprintf(stderr, "  REST open loop at %.0f QPS: p99 %.3f ms\n", opt.rest_rate, rest_open->p99_ms);
+      }
+      if (have_grpc && opt.case_qps > 0) {
+        ClientFactory make = [&] { return std::make_unique<GrpcClient>(grpc_port, qs); };
+        Writer w(service_writer(svc), opt.case_inserts, ds.n);
+        w.start();
+        case_study = open_loop(make, opt.open_loop_threads, opt.case_qps, opt.case_seconds, qs, *gt);
+        w.stop();
+        case_insert_rate = w.rate();
+        case_writer_error = w.error();
+        std::fprintf(stderr, "  case study (gRPC %.0f QPS + %.0f inserts/s): p95 %.3f ms\n", opt.case_qps,
+                     opt.case_inserts, case_study->p95_ms);
+      }
+    }
+    (*coll)->wait_indexed();  // the next configuration starts from an indexed collection
+  }
+
+  // ---- report
+  auto find = [&](const std::string& config, const std::string& tr, const std::string& load,
+                  size_t n) -> const Row* {
+    for (const Row& r : rows) {
+      if (r.config == config && r.transport == tr && r.load == load && r.clients == n) return &r;
+    }
+    return nullptr;
+  };
+  std::printf("\nclosed loop (each client: one request at a time, own connection); latency in ms\n");
+  const size_t width = 126;
+  print_rule(width);
+  std::printf("%-9s %-8s %-10s %7s %9s %8s %8s %8s %8s %6s %10s %10s\n", "config", "engine", "load",
+              "clients", "QPS", "p50", "p95", "p99", "recall", "hits", "÷inproc", "÷hnswlib");
+  print_rule(width);
+  for (const Row& r : rows) {
+    const Row* base = find(r.config, "inproc", r.load, r.clients);
+    const Row* peer = find("-", "hnswlib", r.load, r.clients);
+    std::printf("%-9s %-8s %-10s %7zu %9.0f %8.3f %8.3f %8.3f %8.4f %5.0f%% %10s %10s%s%s\n",
+                r.config.c_str(), r.transport.c_str(), r.load.c_str(), r.clients, r.r.qps, r.r.p50_ms,
+                r.r.p95_ms, r.r.p99_ms, r.r.recall, 100.0 * r.r.hit_ratio,
+                r.transport == "hnswlib" || !base ? "" : ratio(r.r.qps, base->r.qps).c_str(),
+                !peer || r.transport == "hnswlib" ? "" : ratio(r.r.qps, peer->r.qps).c_str(),
+                r.r.errors || !r.r.first_error.empty() ? "  errors: " : "",
+                r.r.errors || !r.r.first_error.empty()
+                    ? (std::to_string(r.r.errors) + " " + r.r.first_error).c_str()
+                    : "");
+  }
+  print_rule(width);
+  double ingest_seen = 0.0;
+  for (const Row& r : rows) ingest_seen = std::max(ingest_seen, r.ingest_rate);
+  std::printf("while ingesting: re-upserts acknowledged at up to %.0f vectors/s (asked %.0f)\n",
+              ingest_seen, opt.ingest_rate);
+
+  std::printf("\ntargets\n");
+  print_rule(width);
+  auto verdict = [](bool ok) { return ok ? "PASS" : "MISS"; };
+  const Row* g = find("plain", "grpc", "idle", max_clients);
+  const Row* ip = find("plain", "inproc", "idle", max_clients);
+  if (g && ip) {
+    const double rr = g->r.qps / ip->r.qps;
+    std::printf("gRPC search QPS ÷ in-process, %zu clients, idle: %.2fx (target >= 0.7x) %s\n",
+                max_clients, rr, verdict(rr >= 0.7));
+  }
+  if (rest_open) {
+    const bool ok = rest_open->p99_ms <= 5.0 && rest_open->qps >= 0.98 * opt.rest_rate && !rest_open->errors;
+    std::printf("REST open loop at %.0f QPS (%zu threads): achieved %.0f QPS, p50 %.3f / p95 %.3f / p99 %.3f ms, "
+                "recall %.4f, %zu errors (target p99 <= 5 ms) %s\n",
+                opt.rest_rate, opt.open_loop_threads, rest_open->qps, rest_open->p50_ms,
+                rest_open->p95_ms, rest_open->p99_ms, rest_open->recall, rest_open->errors,
+                verdict(ok));
+  }
+  if (case_study) {
+    const bool ok = case_study->p95_ms <= 30.0 && case_study->recall >= 0.95 &&
+                    case_study->qps >= 0.98 * opt.case_qps && !case_study->errors &&
+                    case_writer_error.empty();
+    std::printf("case study: gRPC open loop at %.0f QPS + %.0f inserts/s for %.0f s: achieved %.0f QPS, "
+                "inserts %.0f/s, p50 %.3f / p95 %.3f / p99 %.3f ms, recall@%zu %.4f, %zu errors%s%s "
+                "(target p95 <= 30 ms, recall >= 0.95) %s\n",
+                opt.case_qps, opt.case_inserts, opt.case_seconds, case_study->qps, case_insert_rate,
+                case_study->p50_ms, case_study->p95_ms, case_study->p99_ms, opt.k, case_study->recall,
+                case_study->errors, case_writer_error.empty() ? "" : ", writer: ",
+                case_writer_error.c_str(), verdict(ok));
+  }
+  for (const char* tr : {"grpc", "rest", "inproc"}) {
+    const Row* plain = find("plain", tr, "idle", max_clients);
+    const Row* bat = find("batching", tr, "idle", max_clients);
+    const Row* cache = find("cache", tr, "idle", max_clients);
+    if (plain && bat) {
+      std::printf("micro-batching on ÷ off, %s, %zu clients, idle: QPS %.2fx, p99 %.2fx\n", tr,
+                  max_clients, bat->r.qps / plain->r.qps, bat->r.p99_ms / plain->r.p99_ms);
+    }
+    if (plain && cache) {
+      std::printf("result cache on ÷ off, %s, %zu clients, idle (hits %.0f%%): QPS %.2fx\n", tr,
+                  max_clients, 100.0 * cache->r.hit_ratio, cache->r.qps / plain->r.qps);
+    }
+  }
+  print_rule(width);
+  std::printf("RSS at the end: %.0f MiB\n", static_cast<double>(rss_bytes()) / (1 << 20));
+  Status closed = (*catalog)->close();
+  if (!closed.is_ok()) return fail(closed);
+  return 0;
+}
+
+void add_serve_commands_impl(CLI::App& app) {
+  auto opt = std::make_shared<ServeOptions>();
+  CLI::App* s = app.add_subcommand(
+      "serve", "Serving benchmark: gRPC and REST search over loopback (closed and open loop, "
+               "micro-batching and cache on/off, idle and while ingesting) beside in-process "
+               "queries and hnswlib");
+  s->add_option("--dataset", opt->dataset, "fashion-mnist or synthetic")
+      ->check(CLI::IsMember({"fashion-mnist", "synthetic"}))
+      ->capture_default_str();
+  s->add_option("--data-dir", opt->data_dir, "fashion-mnist: folder of the idx3 .gz files")->capture_default_str();
+  s->add_option("--synthetic-n", opt->synthetic_n, "synthetic: base vectors")->capture_default_str();
+  s->add_option("--dim", opt->dim, "synthetic: dimension")->capture_default_str();
+  s->add_option("--max-base", opt->max_base, "keep only the first N base vectors (0 = all)")->capture_default_str();
+  s->add_option("--max-queries", opt->max_queries, "keep only the first N queries (0 = all)")->capture_default_str();
+  s->add_option("--k", opt->k, "neighbours per query (recall@k)")->check(CLI::Range(size_t{1}, size_t{1000}))->capture_default_str();
+  s->add_option("--ef", opt->ef, "HNSW search beam width, every engine")->check(CLI::Range(size_t{1}, size_t{65536}))->capture_default_str();
+  s->add_option("--m", opt->m, "HNSW links per node, every engine")->check(CLI::Range(size_t{4}, size_t{128}))->capture_default_str();
+  s->add_option("--ef-construction", opt->ef_construction, "HNSW build beam width")->capture_default_str();
+  s->add_option("--shards", opt->shards, "shards of the collection")->check(CLI::Range(size_t{1}, size_t{64}))->capture_default_str();
+  s->add_option("--build-threads", opt->build_threads, "index build threads")->check(CLI::Range(size_t{1}, size_t{256}))->capture_default_str();
+  s->add_option("--clients", opt->clients, "comma-separated closed-loop client counts")->capture_default_str();
+  s->add_option("--seconds", opt->seconds, "closed loop: seconds per point")->capture_default_str();
+  s->add_option("--runs", opt->runs, "closed loop: runs per point (median QPS reported)")->capture_default_str();
+  s->add_option("--transports", opt->transports, "any of inproc, grpc, rest")->capture_default_str();
+  s->add_option("--configs", opt->configs, "server configurations: any of plain, batching, cache")->capture_default_str();
+  s->add_option("--peers", opt->peers, "hnswlib or none")->capture_default_str();
+  s->add_option("--ingest-rate", opt->ingest_rate, "while ingesting: re-upserted vectors/s")->capture_default_str();
+  s->add_option("--rest-rate", opt->rest_rate, "REST open loop: arrival rate, QPS (0 = skip)")->capture_default_str();
+  s->add_option("--case-qps", opt->case_qps, "case study: gRPC arrival rate, QPS (0 = skip)")->capture_default_str();
+  s->add_option("--case-inserts", opt->case_inserts, "case study: upserted vectors/s")->capture_default_str();
+  s->add_option("--case-seconds", opt->case_seconds, "case study: duration")->capture_default_str();
+  s->add_option("--open-loop-threads", opt->open_loop_threads, "open loop: client threads")->check(CLI::Range(size_t{1}, size_t{1024}))->capture_default_str();
+  s->add_option("--cache-dir", opt->cache_dir, "ground-truth cache folder ('' = no cache)")->capture_default_str();
+  s->add_option("--dir", opt->dir, "data directory of the server (default: a temporary one)");
+  s->add_flag("--quick", opt->quick, "smoke run: 10k base, 1k queries, 1 s points, 3 s case study");
+  s->callback([opt] { throw CLI::RuntimeError(run_serve(*opt)); });
+}
+
+}  // namespace
+
+void add_serve_commands(CLI::App& app) { add_serve_commands_impl(app); }
+
+}  // namespace vecstream::bench

@@ -280,7 +280,10 @@ uint32_t HnswGraph::greedy_descend_t(const Probe& q, uint32_t ep, float* ep_dist
         uint32_t c = links[i].load(std::memory_order_acquire);
         if (c >= limit) continue;
         float d = probe_dist<kCodes>(q, c);
-        if (d < best) {
+        // Never descend into a node still being inserted: its lower levels may have no links
+        // yet, and a walk that starts there finds nothing (the rest of the graph is unreachable).
+        if (d < best && static_cast<NodeState>(head(c).state.load(std::memory_order_acquire)) !=
+                            NodeState::kPending) {
           best = d;
           ep = c;
           changed = true;

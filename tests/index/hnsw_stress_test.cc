@@ -129,5 +129,49 @@ TEST(HnswStressTest, ParallelBatchBuildMatchesRecall) {
   EXPECT_GE(parallel_recall, 0.9);
 }
 
+
+// A query next to a node that is being inserted must still find the graph. An insert links its
+// node top-down, so for a while the node has links (and back-links) on its upper levels but none
+// on level 0; a descent that stepped into it then started the level-0 walk from a dead end and
+// returned nothing at all. Readers here query exactly the vector being inserted.
+TEST(HnswStressTest, QueryNextToANodeBeingInsertedFindsTheGraph) {
+  const size_t d = 8, n = 6000;
+  auto data = clustered(n, d, 10, 91);
+  HnswParams params;
+  params.M = 4;  // many nodes on upper levels
+  params.ef_construction = 32;
+  params.threads = 1;
+  auto hnsw = std::move(*HnswIndex::create(d, Metric::kL2, params));
+  std::atomic<size_t> inserting{0}, completed{0}, empty{0}, searches{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (size_t i = 0; i < n; ++i) {
+      inserting.store(i);
+      ASSERT_TRUE(hnsw->add(i, std::span<const float>(data.data() + i * d, d)).is_ok());
+      completed.store(i + 1);
+    }
+    stop = true;
+  });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      std::vector<Neighbor> out(1);
+      while (!stop.load()) {
+        const size_t done = completed.load();
+        const size_t j = inserting.load();
+        if (done == 0) continue;
+        size_t found = 0;
+        ASSERT_TRUE(hnsw->search(std::span<const float>(data.data() + j * d, d), 1, {}, out, &found)
+                        .is_ok());
+        if (found == 0) ++empty;
+        ++searches;
+      }
+    });
+  }
+  writer.join();
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(empty.load(), 0u) << "of " << searches.load() << " searches";
+}
+
 }  // namespace
 }  // namespace vecstream

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 
 #include "segment/shard.h"
@@ -105,6 +107,54 @@ TEST(ShardStressTest, WritersReadersIndexerCompactorCheckpoints) {
               reads.load(), st.segments, static_cast<unsigned long long>(st.compactions),
               static_cast<unsigned long long>(st.checkpoints), st.live);
   EXPECT_TRUE(s.close().is_ok());
+}
+
+
+// Read-your-writes through the index, not only the exact path: eight writers each upsert a point
+// of a small grid (many equal distances) and at once ask for its nearest neighbour, while the
+// indexer links rows into the growing segment's HNSW graph. The point itself (distance 0) must
+// come back every time, whether it is still in the exactly scanned tail or already in the graph.
+TEST(ShardStressTest, ApproximateReadYourWritesWhileIndexing) {
+  for (int round = 0; round < 10; ++round) {
+    testing::TempDir dir;
+    ShardOptions o;
+    o.dir = dir.path();
+    o.dim = 4;
+    o.fsync = FsyncPolicy::kNone;
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+    Shard& s = **shard;
+    constexpr int kThreads = 8, kOps = 40;
+    std::atomic<int> failures{0};
+    std::mutex mu;
+    std::string first;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kOps; ++i) {
+          const uint64_t id = static_cast<uint64_t>(t * 1000 + i);
+          const std::vector<float> v = {static_cast<float>(t), static_cast<float>(i), 1, 0};
+          auto ack = s.upsert({PointWrite{PointId::number(id), v, nullptr}});
+          std::vector<ScoredPoint> out;
+          ShardQuery q;
+          q.k = 1;
+          const Status st = s.search(v, q, &out);
+          if (!ack.is_ok() || !st.is_ok() || out.empty() || !(out[0].id == PointId::number(id))) {
+            if (failures++ == 0) {
+              std::lock_guard lk(mu);
+              first = "id " + std::to_string(id) + " got " +
+                      (out.empty() ? std::string("nothing")
+                                   : out[0].id.to_string() + " at " + std::to_string(out[0].distance));
+            }
+          }
+          // Give the indexer time to link rows while the writers go on (as over a network).
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_EQ(failures.load(), 0) << "round " << round << ": " << first;
+  }
 }
 
 }  // namespace

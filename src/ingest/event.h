@@ -1,5 +1,5 @@
-// Event: one decoded stream event, whatever its wire format (JSON today; Protobuf and Avro carry
-// the same fields). Decoders produce it; the Kafka source turns it into a shard write.
+// Event: one decoded stream event, whatever its wire format (JSON or Protobuf, which carry the same
+// fields). Decoders produce it; the Kafka source turns it into a shard write.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // EventDecoder: turns the bytes of stream messages into Events. One implementation per wire
-// format (json_event_decoder.h today; Protobuf and Avro plug in behind the same interface), chosen
-// by name with make_event_decoder().
+// format (json_event_decoder.h, protobuf_event_decoder.h; Avro would plug in behind the same
+// interface), chosen by name with make_event_decoder().
 //
 // Errors are per message and never stop a batch: a message that cannot be decoded gets a Status
 // whose message is the reason the dead-letter record carries. A decoder checks what the format
@@ -27,11 +27,11 @@ class EventDecoder {
   virtual void decode(std::span<const std::string_view> messages,
                       std::vector<Result<Event>>* out) = 0;
 
-  /// The format's name ("json").
+  /// The format's name ("json", "protobuf").
   virtual std::string_view format() const = 0;
 };
 
-/// A decoder for `format`: "json". INVALID_ARGUMENT naming the formats known otherwise.
+/// A decoder for `format`: "json" or "protobuf". INVALID_ARGUMENT naming the formats known otherwise.
 Result<std::unique_ptr<EventDecoder>> make_event_decoder(std::string_view format);
 
 }  // namespace vecstream

@@ -17,7 +17,7 @@ struct KafkaSourceOptions {
   std::string group_id;           // consumer group (group.id); required
   std::string topic;              // the event topic; its partition count must equal the shards
   std::string dlq_topic;          // dead-letter topic; empty = "<topic>.dlq"; must exist
-  std::string format = "json";    // event format (event_decoder.h)
+  std::string format = "json";    // event format: "json" or "protobuf" (event_decoder.h)
 
   // A partition's fetched events are applied as one batch when it holds batch_max_events, or
   // when its oldest event has waited batch_max_ms.

@@ -1,6 +1,6 @@
 // KafkaSource against a real Kafka-protocol broker (librdkafka's mock cluster in its own process):
 // end to end to the exact final state, dead letters of every kind with their reasons, the
-// embedding hook, back-pressure, rebalancing between two members, and the errors of a partition
+// embedding hook, Protobuf events, back-pressure, rebalancing between two members, and the errors of a partition
 // count that does not match the shards or a bad configuration.
 #include <gtest/gtest.h>
 
@@ -17,6 +17,7 @@
 #include "segment/collection.h"
 #include "support/temp_dir.h"
 #include "support/wait.h"
+#include "vecstream/v1/event.pb.h"
 
 namespace vecstream {
 namespace {
@@ -38,7 +39,7 @@ class BrokerEnvironment : public ::testing::Environment {
     g_broker = new ForkedBroker({{"e2e", 3},      {"e2e.dlq", 1},    {"bad", 2},  {"bad-dlq", 1},
                                  {"text", 1},     {"text.dlq", 1},   {"bp", 2},   {"bp.dlq", 1},
                                  {"rebal", 4},    {"rebal.dlq", 1},  {"three", 3}, {"three.dlq", 1},
-                                 {"nodlq", 2}});
+                                 {"nodlq", 2},    {"proto", 2},      {"proto.dlq", 1}});
   }
   void TearDown() override {
     delete g_broker;
@@ -391,6 +392,66 @@ TEST_F(KafkaSourceTest, TextEventsGoThroughTheEmbedder) {
   EXPECT_EQ(letters[0].headers.at(kDeadLetterErrorHeader), "embedding: text refused");
   EXPECT_EQ(letters[0].headers.at(kDeadLetterOffsetHeader), std::to_string(producer.offset(idx)));
   model.expect_matches(*coll);
+}
+
+// The same stream in Protobuf (format "protobuf"): upserts with string and number ids, payloads,
+// deletes and re-upserts, half of them in the Confluent wire format, and one undecodable message
+// that must become a dead letter while everything around it is applied.
+TEST_F(KafkaSourceTest, ProtobufEventsReachTheExactFinalState) {
+  constexpr size_t kDim = 4, kParts = 2;
+  testing::TempDir dir;
+  auto coll = make_collection(dir / "c", kParts, kDim);
+  ASSERT_TRUE(coll);
+  TestProducer producer(g_broker->bootstrap());
+  ASSERT_TRUE(producer.ok());
+  CollectionModel model;
+  std::mt19937_64 rng(11);
+  auto encode = [&](const vecstream::v1::StreamEvent& m, bool framed) {
+    std::string body;
+    EXPECT_TRUE(m.SerializeToString(&body));
+    return framed ? std::string("\0\0\0\0\x07\0", 6) + body : body;
+  };
+  for (size_t i = 0; i < 600; ++i) {
+    const uint64_t k = rng() % 120;
+    const PointId id = k % 2 ? PointId::number(k) : *PointId::string("doc-" + std::to_string(k));
+    vecstream::v1::StreamEvent m;
+    if (id.is_string()) {
+      m.mutable_id()->set_str(id.str());
+    } else {
+      m.mutable_id()->set_num(id.num());
+    }
+    if (rng() % 10 < 3) {
+      m.set_op(vecstream::v1::StreamEvent::OP_DELETE);
+      model.remove(id);
+    } else {
+      const auto v = vector_for(i, kDim);
+      for (float x : v) m.add_vector(x);
+      const nlohmann::json payload = {{"i", i}};
+      m.set_payload_json(payload.dump());
+      m.set_ts_ms(1700000000000 + static_cast<int64_t>(i));
+      model.upsert(id, v, payload);
+    }
+    const std::string key = id.to_string();
+    producer.send("proto", static_cast<int32_t>(id.stable_hash() % kParts), &key, encode(m, i % 2));
+  }
+  const std::string garbage_key = "garbage";
+  const size_t garbage = producer.send("proto", 1, &garbage_key, std::string("\xff\xff\xff", 3));
+  ASSERT_TRUE(producer.flush());
+
+  KafkaSourceOptions o = options("proto");
+  o.format = "protobuf";
+  auto source = KafkaSource::create(o, coll.get());
+  ASSERT_TRUE(source.is_ok()) << source.status().to_string();
+  ASSERT_TRUE((*source)->start().is_ok());
+  ASSERT_TRUE(wait_caught_up(**source, producer, "proto"));
+  model.expect_matches(*coll);
+  EXPECT_EQ((*source)->stats().dead_lettered, 1u);
+  auto letters = testing::read_topic(g_broker->bootstrap(), "proto.dlq", 1, 1);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_NE(letters[0].headers.at(kDeadLetterErrorHeader).find("malformed Protobuf"), std::string::npos)
+      << letters[0].headers.at(kDeadLetterErrorHeader);
+  EXPECT_EQ(letters[0].headers.at(kDeadLetterOffsetHeader), std::to_string(producer.offset(garbage)));
+  EXPECT_TRUE((*source)->stop().is_ok());
 }
 
 TEST_F(KafkaSourceTest, BackPressurePausesAndLosesNothing) {

@@ -7,8 +7,7 @@
 #include <memory>
 
 #include "embed/embed_server.h"
-#include "embed/fasttext_embedder.h"
-#include "embed/hashing_embedder.h"
+#include "embed/embedder_factory.h"
 #include "obs/log.h"
 
 namespace vecstream {
@@ -21,37 +20,33 @@ int fail(const std::string& what, const Status& st) {
   return 1;
 }
 
-Result<std::shared_ptr<Embedder>> make_embedder(const EmbedServerArgs& args) {
-  if (args.embedder == "hashing") {
-    if (!args.model.empty()) return Status::invalid_argument("--model is for --embedder fasttext");
-    HashingEmbedder::Options o;
-    if (args.dim != 0) o.dim = args.dim;
-    if (args.seed != 0) o.seed = args.seed;
-    auto e = HashingEmbedder::create(o);
-    if (!e.is_ok()) return e.status();
-    return std::shared_ptr<Embedder>(std::move(*e));
+Result<std::shared_ptr<Embedder>> embedder_for(const EmbedServerArgs& args) {
+  if (args.embedder != "hashing" && args.embedder != "fasttext") {
+    return Status::invalid_argument("unknown --embedder '" + args.embedder + "' (hashing or fasttext)");
   }
-  if (args.embedder == "fasttext") {
-    if (args.model.empty()) return Status::invalid_argument("--embedder fasttext needs --model PATH");
-    FastTextEmbedder::Options o;
-    o.model_path = args.model;
-    o.lowercase = args.lowercase;
-    auto e = FastTextEmbedder::load(o);
-    if (!e.is_ok()) return e.status();
-    if (args.dim != 0 && args.dim != (*e)->dimension()) {
-      return Status::invalid_argument("--dim " + std::to_string(args.dim) + " but the model's vectors have " +
-                                      std::to_string((*e)->dimension()) + " dimensions");
-    }
-    return std::shared_ptr<Embedder>(std::move(*e));
+  // The flags' names in the errors a command-line user can act on.
+  if (args.embedder == "fasttext" && args.model.empty()) {
+    return Status::invalid_argument("--embedder fasttext needs --model PATH");
   }
-  return Status::invalid_argument("unknown --embedder '" + args.embedder + "' (hashing or fasttext)");
+  if (args.embedder == "hashing" && !args.model.empty()) {
+    return Status::invalid_argument("--model is for --embedder fasttext");
+  }
+  EmbedderSpec spec;
+  spec.kind = args.embedder;
+  spec.dim = args.dim;
+  spec.seed = args.seed;
+  spec.model = args.model;
+  spec.lowercase = args.lowercase;
+  auto e = make_embedder(spec);
+  if (!e.is_ok()) return e.status();
+  return std::shared_ptr<Embedder>(std::move(*e));
 }
 
 }  // namespace
 
 int run_embed_server(const EmbedServerArgs& args) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto embedder = make_embedder(args);
+  auto embedder = embedder_for(args);
   if (!embedder.is_ok()) return fail("cannot create the embedder", embedder.status());
   const std::shared_ptr<Embedder> e = *embedder;
   obs::log_info("embedder ready",

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "embed/embedder_factory.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "segment/catalog.h"
@@ -84,9 +85,18 @@ int run_serve(const ServeArgs& args) {
                  {"collections", static_cast<uint64_t>((*catalog)->list().size())},
                  {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
 
+  std::unique_ptr<Embedder> embedder;
+  if (config->embedder_kind != "none") {
+    auto e = make_embedder(config->embedder);
+    if (!e.is_ok()) return fail("cannot create the embedder", e.status());
+    embedder = std::move(*e);
+    obs::log_info("embedder ready", {{"embedder", embedder->name()},
+                                     {"dim", static_cast<uint64_t>(embedder->dimension())}});
+  }
+
   obs::MetricsRegistry metrics;
   std::unique_ptr<ResultCache> cache = make_cache(config->cache);
-  Service service(**catalog, config->service, &metrics, cache.get());
+  Service service(**catalog, config->service, &metrics, cache.get(), embedder.get());
   std::atomic<bool> ready{false};
 
   std::unique_ptr<RestServer> rest;

@@ -156,6 +156,7 @@ Result<SearchRequest> from_proto(const pb::SearchRequest& r) {
   SearchRequest q;
   q.collection = r.collection();
   q.vector.assign(r.vector().begin(), r.vector().end());
+  q.text = r.text();
   q.k = r.k() == 0 ? 10 : r.k();
   if (!r.filter_json().empty()) {
     auto f = PayloadFilter::parse(r.filter_json());

@@ -247,14 +247,24 @@ Result<SearchRequest> parse_search_body(const json& body, const std::string& col
   if (!body.is_object()) return wrong_type(where.empty() ? "request body" : where, "an object", body);
   VS_RETURN_IF_ERROR(reject_unknown_fields(
       body,
-      {"vector", "k", "filter", "ef", "nprobe", "rerank_factor", "exact", "with_payload",
+      {"vector", "text", "k", "filter", "ef", "nprobe", "rerank_factor", "exact", "with_payload",
        "with_vector", "use_cache", "streaming"},
       where));
   SearchRequest r;
   r.collection = collection;
   auto v = body.find("vector");
-  if (v == body.end()) return Status::invalid_argument(at(where, "vector") + ": required");
-  VS_RETURN_IF_ERROR(read_vector(*v, at(where, "vector"), &r.vector));
+  auto t = body.find("text");
+  if (v != body.end() && t != body.end()) {
+    return Status::invalid_argument(at(where, "vector") + ": give \"vector\" or \"text\", not both");
+  }
+  if (t != body.end()) {  // a text query: the service embeds it
+    if (!t->is_string()) return wrong_type(at(where, "text"), "a string", *t);
+    r.text = t->get<std::string>();
+    if (r.text.empty()) return Status::invalid_argument(at(where, "text") + ": must not be empty");
+  } else {
+    if (v == body.end()) return Status::invalid_argument(at(where, "vector") + ": required");
+    VS_RETURN_IF_ERROR(read_vector(*v, at(where, "vector"), &r.vector));
+  }
   VS_RETURN_IF_ERROR(read_size(body, "k", where, &r.k));
   VS_RETURN_IF_ERROR(read_size(body, "ef", where, &r.ef));
   VS_RETURN_IF_ERROR(read_size(body, "nprobe", where, &r.nprobe));

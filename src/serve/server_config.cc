@@ -48,6 +48,13 @@ const KeySpec kKeys[] = {
     {"cache.redis_host", Kind::kString, 0, 0, "Redis host"},
     {"cache.redis_port", Kind::kInt, 1, 65535, "Redis port"},
     {"cache.redis_prefix", Kind::kString, 0, 0, "prefix of Vecstream's Redis keys"},
+    {"embedder.kind", Kind::kString, 0, 0, "text queries: none | hashing | fasttext | remote"},
+    {"embedder.dim", Kind::kInt, 0, 65536, "hashing: vector size (0 = 256); others: checked if set"},
+    {"embedder.seed", Kind::kInt, 0, int64_t{1} << 62, "hashing: seed (0 = the default)"},
+    {"embedder.model", Kind::kString, 0, 0, "fasttext: model file (.bin / .ftz)"},
+    {"embedder.lowercase", Kind::kBool, 0, 0, "fasttext: lower-case ASCII before lookup"},
+    {"embedder.address", Kind::kString, 0, 0, "remote: EmbeddingService host:port"},
+    {"embedder.timeout_ms", Kind::kInt, 1, 600000, "remote: deadline of one embedding call"},
 };
 
 const KeySpec* find_key(const std::string& path) {
@@ -151,7 +158,7 @@ Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const c
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     // Match VECSTREAM_HTTP_PORT to "http.port": try each section prefix.
     std::string path = name;
-    for (const char* section : {"http_", "grpc_", "query_", "cache_"}) {
+    for (const char* section : {"http_", "grpc_", "query_", "cache_", "embedder_"}) {
       if (name.rfind(section, 0) == 0) {
         path = std::string(section, std::strlen(section) - 1) + "." + name.substr(std::strlen(section));
       }
@@ -216,6 +223,24 @@ Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const c
   VS_RETURN_IF_ERROR(take_string(flat, "cache.redis_host", &c.cache.redis_host));
   VS_RETURN_IF_ERROR(take_int(flat, "cache.redis_port", &c.cache.redis_port));
   VS_RETURN_IF_ERROR(take_string(flat, "cache.redis_prefix", &c.cache.redis_prefix));
+  VS_RETURN_IF_ERROR(take_string(flat, "embedder.kind", &c.embedder_kind));
+  if (c.embedder_kind != "none" && c.embedder_kind != "hashing" && c.embedder_kind != "fasttext" &&
+      c.embedder_kind != "remote") {
+    return Status::invalid_argument("embedder.kind: none, hashing, fasttext or remote");
+  }
+  c.embedder.kind = c.embedder_kind;
+  VS_RETURN_IF_ERROR(take_int(flat, "embedder.dim", &c.embedder.dim));
+  VS_RETURN_IF_ERROR(take_int(flat, "embedder.seed", &c.embedder.seed));
+  VS_RETURN_IF_ERROR(take_string(flat, "embedder.model", &c.embedder.model));
+  VS_RETURN_IF_ERROR(take_bool(flat, "embedder.lowercase", &c.embedder.lowercase));
+  VS_RETURN_IF_ERROR(take_string(flat, "embedder.address", &c.embedder.address));
+  VS_RETURN_IF_ERROR(take_int(flat, "embedder.timeout_ms", &c.embedder.timeout_ms));
+  if (c.embedder_kind == "fasttext" && c.embedder.model.empty()) {
+    return Status::invalid_argument("embedder.model: kind fasttext needs a model file");
+  }
+  if (c.embedder_kind == "remote" && c.embedder.address.empty()) {
+    return Status::invalid_argument("embedder.address: kind remote needs host:port");
+  }
   if (!api_keys.is_array()) return Status::invalid_argument("api_keys: must be an array of tables");
   c.api_keys = api_keys;
   return c;
@@ -267,6 +292,9 @@ nlohmann::json ServerConfig::to_json() const {
           {"cache", {{"kind", cache.kind}, {"lru_bytes", cache.lru_bytes}, {"ttl_ms", cache.ttl_ms},
                      {"redis_host", cache.redis_host}, {"redis_port", cache.redis_port},
                      {"redis_prefix", cache.redis_prefix}}},
+          {"embedder", {{"kind", embedder_kind}, {"dim", embedder.dim}, {"seed", embedder.seed},
+                        {"model", embedder.model}, {"lowercase", embedder.lowercase},
+                        {"address", embedder.address}, {"timeout_ms", embedder.timeout_ms}}},
           {"api_keys", keys}};
 }
 

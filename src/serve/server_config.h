@@ -16,6 +16,8 @@
 //   [query] max_k, max_batch_queries, max_upsert_points, max_dim, batch_window_us, batch_max
 //   [cache] kind (none | lru | redis | tiered), lru_bytes, ttl_ms, redis_host, redis_port,
 //           redis_prefix
+//   [embedder] kind (none | hashing | fasttext | remote), dim, seed, model, lowercase, address,
+//           timeout_ms — the embedder of text queries ({"text": ...} instead of a vector)
 //   [[api_keys]] name, key, role (read | write | admin), collections = [...]
 #pragma once
 
@@ -26,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "embed/embedder_factory.h"
 #include "serve/service.h"
 
 namespace vecstream {
@@ -62,6 +65,11 @@ struct ServerConfig {
     int redis_port = 6379;
     std::string redis_prefix = "vecstream:";
   } cache;
+
+  /// Text queries: the embedder that turns a query's text into its vector. "none" refuses text
+  /// queries; the default is the built-in hashing embedder (256-d, no model files).
+  std::string embedder_kind = "hashing";
+  EmbedderSpec embedder;  // its parameters (embedder.kind mirrors embedder_kind unless "none")
 
   nlohmann::json api_keys = nlohmann::json::array();
 

@@ -8,6 +8,7 @@
 #include "core/crc32c.h"
 #include "core/distance.h"
 #include "obs/metrics.h"
+#include "embed/embedder.h"
 #include "serve/query_batcher.h"
 #include "serve/result_cache.h"
 
@@ -179,8 +180,8 @@ T* or_null(Result<T*> r) {
 }  // namespace
 
 Service::Service(Catalog& catalog, ServiceOptions options, MetricsRegistry* metrics,
-                 ResultCache* cache)
-    : catalog_(catalog), options_(std::move(options)), impl_(new Impl) {
+                 ResultCache* cache, Embedder* embedder)
+    : catalog_(catalog), options_(std::move(options)), embedder_(embedder), impl_(new Impl) {
   impl_->cache = cache;
   impl_->metrics = metrics;
   if (metrics) register_metrics();
@@ -410,6 +411,21 @@ Status Service::check_search(const Principal& p, const SearchRequest& req,
   return Status::ok();
 }
 
+Status Service::embed_query(const SearchRequest& req, SearchRequest* out) {
+  if (!req.vector.empty()) return Status::invalid_argument("give \"vector\" or \"text\", not both");
+  if (embedder_ == nullptr) {
+    return Status::invalid_argument(
+        "text queries need an embedder, and this server has none (configuration embedder.kind)");
+  }
+  auto v = embedder_->embed_one(req.text);
+  if (!v.is_ok()) {
+    return Status(v.status().code(), "text: " + v.status().message());
+  }
+  *out = req;
+  out->vector = std::move(*v);
+  return Status::ok();
+}
+
 // Looks the request up in the cache; on a hit fills *resp. *key gets the cache key (empty when
 // the request does not use the cache). The key is taken before the search runs: its write epoch
 // then covers no write the search may miss, so what is stored under it is never staler than it.
@@ -436,9 +452,15 @@ void Service::observe_query(const std::string& collection, double seconds) {
   if (impl_->m.query_seconds) impl_->m.query_seconds->with({collection}).observe(seconds);
 }
 
-Result<SearchResponse> Service::search(const Principal& p, const SearchRequest& req) {
+Result<SearchResponse> Service::search(const Principal& p, const SearchRequest& request) {
   return impl_->tally([&]() -> Result<SearchResponse> {
     const auto start = std::chrono::steady_clock::now();
+    SearchRequest embedded;
+    if (!request.text.empty()) {
+      VS_RETURN_IF_ERROR(authorize(p, Role::kRead, request.collection));  // before any work
+      VS_RETURN_IF_ERROR(embed_query(request, &embedded));
+    }
+    const SearchRequest& req = request.text.empty() ? request : embedded;
     const Collection* coll = nullptr;
     std::shared_ptr<Collection> hold;
     VS_RETURN_IF_ERROR(check_search(p, req, &coll, &hold));
@@ -461,15 +483,27 @@ Result<SearchResponse> Service::search(const Principal& p, const SearchRequest& 
 }
 
 Result<std::vector<SearchResponse>> Service::search_batch(const Principal& p,
-                                                          const std::vector<SearchRequest>& reqs) {
+                                                          const std::vector<SearchRequest>& requests) {
   return impl_->tally([&]() -> Result<std::vector<SearchResponse>> {
     const auto start = std::chrono::steady_clock::now();
-    if (reqs.empty()) return Status::invalid_argument("empty batch of queries");
-    if (reqs.size() > options_.limits.max_batch_queries) {
-      return Status::resource_exhausted("batch of " + std::to_string(reqs.size()) +
+    if (requests.empty()) return Status::invalid_argument("empty batch of queries");
+    if (requests.size() > options_.limits.max_batch_queries) {
+      return Status::resource_exhausted("batch of " + std::to_string(requests.size()) +
                                         " queries; at most " +
                                         std::to_string(options_.limits.max_batch_queries));
     }
+    // Text queries get their vectors first (a copy of the batch only when there are any).
+    std::vector<SearchRequest> embedded;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (requests[i].text.empty()) continue;
+      if (embedded.empty()) {
+        VS_RETURN_IF_ERROR(authorize(p, Role::kRead, requests[0].collection));
+        embedded = requests;
+      }
+      Status st = embed_query(requests[i], &embedded[i]);
+      if (!st.is_ok()) return Status(st.code(), "queries[" + std::to_string(i) + "]: " + st.message());
+    }
+    const std::vector<SearchRequest>& reqs = embedded.empty() ? requests : embedded;
     for (const SearchRequest& r : reqs) {
       if (r.collection != reqs[0].collection) {
         return Status::invalid_argument("every query of a batch must name the same collection");

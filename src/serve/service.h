@@ -32,6 +32,9 @@
 
 namespace vecstream {
 
+class Embedder;
+
+
 namespace obs {
 class MetricsRegistry;
 }
@@ -73,6 +76,7 @@ struct ServiceOptions {
 struct SearchRequest {
   std::string collection;
   std::vector<float> vector;
+  std::string text;  // instead of a vector: embedded by the server's embedder (one or the other)
   size_t k = 10;
   std::optional<PayloadFilter> filter;
   size_t ef = 0;
@@ -103,7 +107,10 @@ class Service {
   /// outlive the Service. With `metrics`, the Service registers the metrics of DESIGN.md
   /// ("Metrics"): query latency and counts, ingress, errors by kind, cache hits/misses, batch
   /// sizes, and gauges read from the catalog at scrape time (removed again by the destructor).
-  Service(Catalog& catalog, ServiceOptions options, MetricsRegistry* metrics, ResultCache* cache);
+  /// `embedder` (may be null, not owned, must outlive the Service) turns the text of text
+  /// queries into their vector; without one a text query is INVALID_ARGUMENT.
+  Service(Catalog& catalog, ServiceOptions options, MetricsRegistry* metrics, ResultCache* cache,
+          Embedder* embedder = nullptr);
   ~Service();
 
   // ---- collections ----
@@ -147,12 +154,15 @@ class Service {
   /// names it) and *coll.
   Status check_search(const Principal& p, const SearchRequest& req, const Collection** coll,
                       std::shared_ptr<Collection>* hold);
+  /// A text query's vector from the embedder, into *out (a copy of req with the vector set).
+  Status embed_query(const SearchRequest& req, SearchRequest* out);
   bool cache_lookup(const Collection& coll, const SearchRequest& req, std::string* key,
                     SearchResponse* resp);
   void observe_query(const std::string& collection, double seconds);
 
   Catalog& catalog_;
   ServiceOptions options_;
+  Embedder* embedder_;
   std::unique_ptr<Impl> impl_;
 };
 

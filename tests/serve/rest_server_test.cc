@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "embed/hashing_embedder.h"
 #include "serve/rest_codec.h"
 #include "serve/rest_test_support.h"
 
@@ -715,6 +716,44 @@ TEST(RestServerOps, ConcurrentClients) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0) << "first failure: " << first_failure;
   EXPECT_EQ(live_points(f, "docs"), static_cast<size_t>(kThreads * kOps));
+}
+
+TEST(RestServerText, TextQueriesOverHttp) {
+  HashingEmbedder::Options eo;
+  eo.dim = 4;
+  auto embedder = HashingEmbedder::create(eo);
+  ASSERT_TRUE(embedder.is_ok());
+  RestFixture f(embedder->get());
+  f.start();
+  ASSERT_EQ(f.call("POST", "/v1/collections", collection_config("docs")).status, 201);
+  const auto cat = *(*embedder)->embed_one("a cat on a mat");
+  const auto dog = *(*embedder)->embed_one("dogs bark at night");
+  ASSERT_EQ(f.call("PUT", "/v1/collections/docs/points",
+                   json{{"points", {point(1, cat), point(2, dog)}}}).status, 200);
+  Reply r = f.call("POST", "/v1/collections/docs/search", json{{"text", "dogs bark at night"}, {"k", 1}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["points"][0]["id"], 2);
+  Reply batch = f.call("POST", "/v1/collections/docs/search/batch",
+                       json{{"queries", {{{"text", "a cat on a mat"}, {"k", 1}}, {{"vector", dog}, {"k", 1}}}}});
+  ASSERT_EQ(batch.status, 200) << batch.raw;
+
+  auto expect_400 = [&](const json& body, const std::string& needle) {
+    Reply b = f.call("POST", "/v1/collections/docs/search", body);
+    EXPECT_EQ(b.status, 400) << body.dump() << " -> " << b.raw;
+    EXPECT_NE(b.raw.find(needle), std::string::npos) << b.raw;
+  };
+  expect_400(json{{"text", "x"}, {"vector", {1, 2, 3, 4}}}, "not both");
+  expect_400(json{{"text", 5}}, "text");
+  expect_400(json{{"text", ""}}, "must not be empty");
+  expect_400(json{{"text", "   "}}, "text: ");
+  expect_400(json::object(), "vector: required");
+
+  RestFixture plain;  // no embedder: a clear 400, not a 500
+  plain.start();
+  ASSERT_EQ(plain.call("POST", "/v1/collections", collection_config("docs")).status, 201);
+  Reply none = plain.call("POST", "/v1/collections/docs/search", json{{"text", "dogs"}});
+  EXPECT_EQ(none.status, 400) << none.raw;
+  EXPECT_NE(none.raw.find("need an embedder"), std::string::npos) << none.raw;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,11 +63,12 @@ inline Reply call(httplib::Client& cli, const std::string& method, const std::st
 /// A data directory, a Catalog, a Service and (after start()) a RestServer.
 class RestFixture {
  public:
-  RestFixture() {
+  /// `embedder` (not owned) answers text queries; none = they are refused.
+  explicit RestFixture(Embedder* embedder = nullptr) {
     auto c = Catalog::open(dir_.path());
     EXPECT_TRUE(c.is_ok()) << c.status().to_string();
     catalog_ = std::move(*c);
-    service_ = std::make_unique<Service>(*catalog_, ServiceOptions{}, nullptr, nullptr);
+    service_ = std::make_unique<Service>(*catalog_, ServiceOptions{}, nullptr, nullptr, embedder);
   }
   ~RestFixture() {
     if (server_) server_->stop();

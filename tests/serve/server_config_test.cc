@@ -15,6 +15,24 @@ TEST(ServerConfigTest, DefaultsAreTheEmbeddedLocalhostSetup) {
   EXPECT_EQ(c->grpc.address, "127.0.0.1:50051");
   EXPECT_TRUE(c->api_keys.empty());
   EXPECT_NE(ServerConfig::describe_keys().find("http.port"), std::string::npos);
+  EXPECT_EQ(c->embedder_kind, "hashing");  // text queries work out of the box
+  EXPECT_NE(ServerConfig::describe_keys().find("embedder.kind"), std::string::npos);
+}
+
+TEST(ServerConfigTest, EmbedderSection) {
+  const char* env[] = {"VECSTREAM_EMBEDDER_DIM=128", nullptr};
+  auto c = ServerConfig::from_toml("[embedder]\nkind = \"remote\"\naddress = \"127.0.0.1:1\"\n", env,
+                                   {"embedder.timeout_ms=500"});
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->embedder_kind, "remote");
+  EXPECT_EQ(c->embedder.kind, "remote");
+  EXPECT_EQ(c->embedder.address, "127.0.0.1:1");
+  EXPECT_EQ(c->embedder.dim, 128u);
+  EXPECT_EQ(c->embedder.timeout_ms, 500u);
+  EXPECT_EQ(c->to_json()["embedder"]["kind"], "remote");
+  auto none = ServerConfig::from_toml("", nullptr, {"embedder.kind=none"});
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_EQ(none->embedder_kind, "none");
 }
 
 TEST(ServerConfigTest, FileThenEnvironmentThenFlags) {
@@ -63,6 +81,11 @@ TEST(ServerConfigTest, BadConfigurationsAreClearErrors) {
       {"this is not toml", {}, "line 1"},
       {"", {"nokey"}, "section.key=value"},
       {"", {"grpc.adress=x"}, "grpc.adress"},
+      {"[embedder]\nkind = \"bert\"\n", {}, "embedder.kind"},
+      {"[embedder]\nkind = \"fasttext\"\n", {}, "embedder.model"},
+      {"[embedder]\nkind = \"remote\"\n", {}, "embedder.address"},
+      {"", {"embedder.dim=-1"}, "embedder.dim"},
+      {"", {"embedder.lowercase=maybe"}, "embedder.lowercase"},
   };
   for (const Case& c : cases) {
     auto r = ServerConfig::from_toml(c.toml, nullptr, c.sets);

@@ -1,6 +1,7 @@
 // Service: the result cache answers a repeated search, an upsert in between changes the key (never
 // a stale hit), streaming bypasses the micro-batcher, concurrent searches batch, and /metrics
-// carries every name of DESIGN.md's Metrics section after some traffic.
+// carries every name of DESIGN.md's Metrics section after some traffic; text queries go through
+// the embedder.
 #include "serve/service.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "embed/hashing_embedder.h"
 #include "obs/metrics.h"
 #include "serve/lru_cache.h"
 #include "serve/query_batcher.h"
@@ -188,6 +190,100 @@ TEST(ServiceTest, MetricsAfterTraffic) {
   // Destroying the Service removes its scrape-time gauges (they read its catalog).
   f.service.reset();
   EXPECT_EQ(f.registry.expose().find("vecstream_points{"), std::string::npos);
+}
+
+
+// Text queries: the service embeds the text with its embedder and searches with the vector, so a
+// document's own text finds it first; single and batch; and every way to get it wrong.
+TEST(ServiceTest, TextQueriesGoThroughTheEmbedder) {
+  testing::TempDir dir;
+  auto cat = Catalog::open(dir.path());
+  ASSERT_TRUE(cat.is_ok());
+  HashingEmbedder::Options eo;
+  eo.dim = 256;
+  auto embedder = HashingEmbedder::create(eo);
+  ASSERT_TRUE(embedder.is_ok()) << embedder.status().to_string();
+  Principal admin;
+  {
+    Service service(**cat, {}, nullptr, nullptr, embedder->get());
+    ASSERT_TRUE(service.create_collection(admin, {{"name", "docs"}, {"dim", 256}, {"metric", "cosine"},
+                                                  {"fsync", "none"}})
+                    .is_ok());
+    ASSERT_TRUE(service.create_collection(admin, {{"name", "small"}, {"dim", 8}, {"fsync", "none"}}).is_ok());
+    const std::vector<std::string> docs = {
+        "the cat sat on the mat", "stock markets fell sharply on friday",
+        "a recipe for sourdough bread", "the football team won the final",
+        "new telescope images of a distant galaxy"};
+    std::vector<PointWrite> pts;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      auto v = (*embedder)->embed_one(docs[i]);
+      ASSERT_TRUE(v.is_ok());
+      pts.push_back(PointWrite{PointId::number(i), *v, {{"text", docs[i]}}});
+    }
+    ASSERT_TRUE(service.upsert(admin, "docs", std::move(pts)).is_ok());
+    for (size_t i = 0; i < docs.size(); ++i) {
+      SearchRequest r;
+      r.collection = "docs";
+      r.text = docs[i];
+      r.k = 1;
+      auto res = service.search(admin, r);
+      ASSERT_TRUE(res.is_ok()) << res.status().to_string();
+      ASSERT_EQ(res->points.size(), 1u);
+      EXPECT_EQ(res->points[0].id, PointId::number(i)) << docs[i];
+    }
+    // A related query, not the document itself, still lands on it (the hashing embedder is
+    // lexical and has no stop words: a query sharing only "the" with a document scores close).
+    SearchRequest related;
+    related.collection = "docs";
+    related.text = "galaxy images from a new telescope";
+    related.k = 1;
+    auto rel = service.search(admin, related);
+    ASSERT_TRUE(rel.is_ok());
+    EXPECT_EQ(rel->points[0].id, PointId::number(4));
+
+    // A batch mixing text and vector queries answers each like a single search.
+    std::vector<SearchRequest> batch(2);
+    batch[0].collection = batch[1].collection = "docs";
+    batch[0].text = docs[2];
+    batch[1].vector = *(*embedder)->embed_one(docs[3]);
+    batch[0].k = batch[1].k = 1;
+    auto b = service.search_batch(admin, batch);
+    ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+    EXPECT_EQ((*b)[0].points[0].id, PointId::number(2));
+    EXPECT_EQ((*b)[1].points[0].id, PointId::number(3));
+
+    auto code_of = [&](SearchRequest r) { return service.search(admin, r).status(); };
+    SearchRequest both = related;
+    both.vector.assign(256, 0.5f);
+    EXPECT_NE(code_of(both).message().find("not both"), std::string::npos);
+    SearchRequest wrong_dim = related;
+    wrong_dim.collection = "small";
+    Status wd = code_of(wrong_dim);
+    EXPECT_EQ(wd.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(wd.message().find("dimension 256"), std::string::npos) << wd.to_string();
+    SearchRequest blank = related;
+    blank.text = "   ";
+    Status bl = code_of(blank);
+    EXPECT_EQ(bl.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(bl.message().rfind("text: ", 0), 0u) << bl.to_string();
+    SearchRequest bad_utf8 = related;
+    bad_utf8.text = "caf\xc3";
+    EXPECT_EQ(code_of(bad_utf8).code(), StatusCode::kInvalidArgument);
+    batch[1].text = "   ";
+    auto bad_batch = service.search_batch(admin, batch);
+    ASSERT_FALSE(bad_batch.is_ok());
+    EXPECT_EQ(bad_batch.status().message().rfind("queries[1]: ", 0), 0u) << bad_batch.status().to_string();
+  }
+  {
+    Service none(**cat, {}, nullptr, nullptr);  // no embedder
+    SearchRequest r;
+    r.collection = "docs";
+    r.text = "the cat";
+    Status st = none.search(admin, r).status();
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("need an embedder"), std::string::npos) << st.to_string();
+  }
+  ASSERT_TRUE((*cat)->close().is_ok());
 }
 
 }  // namespace

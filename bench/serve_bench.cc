@@ -67,6 +67,9 @@ struct ServeOptions {
   size_t max_base = 0, max_queries = 0;
   size_t k = 10, ef = 64, m = 16, ef_construction = 200, shards = 1;
   size_t build_threads = 2;
+  std::string index_kind = "hnsw";  // or flat: exact scans, where batching reads rows once per batch
+  size_t seal_rows = 0;    // 0 = the collection default
+  bool quantized = false;  // HNSW walks on 8-bit codes
   std::string clients = "1,2,4,8";
   double seconds = 3.0;
   size_t runs = 1;
@@ -545,8 +548,14 @@ int run_serve(ServeOptions opt) {
   if (!gt) return fail(gt.status());
   const size_t max_clients = *std::max_element(clients->begin(), clients->end());
 
-  std::printf("vecstream-bench serve: %s, %zu base x %zu queries, d=%zu, k=%zu, HNSW M=%zu efC=%zu ef=%zu, %zu shard(s)\n",
-              ds.name.c_str(), ds.n, ds.nq, ds.d, opt.k, opt.m, opt.ef_construction, opt.ef, opt.shards);
+  if (opt.index_kind == "flat") {
+    std::printf("vecstream-bench serve: %s, %zu base x %zu queries, d=%zu, k=%zu, flat (exact scans), %zu shard(s)\n",
+                ds.name.c_str(), ds.n, ds.nq, ds.d, opt.k, opt.shards);
+  } else {
+    std::printf("vecstream-bench serve: %s, %zu base x %zu queries, d=%zu, k=%zu, HNSW M=%zu efC=%zu ef=%zu%s, %zu shard(s)\n",
+                ds.name.c_str(), ds.n, ds.nq, ds.d, opt.k, opt.m, opt.ef_construction, opt.ef,
+                opt.quantized ? " (8-bit walk)" : "", opt.shards);
+  }
   std::printf("cpu: %s | %u hardware threads | SIMD %s | clients and servers share these cores (loopback)\n",
               cpu_model().c_str(), std::thread::hardware_concurrency(), simd_level_name(detected_simd_level()));
   std::printf("closed loop: %.1f s per point, median QPS of %zu run(s); while ingesting: re-upserts at %.0f vectors/s\n",
@@ -561,8 +570,10 @@ int run_serve(ServeOptions opt) {
   {
     nlohmann::json cfg = {{"name", kCollection}, {"dim", ds.d}, {"metric", "l2"}, {"shards", opt.shards},
                           {"fsync", "interval"},
-                          {"index", {{"kind", "hnsw"}, {"m", opt.m}, {"ef_construction", opt.ef_construction},
-                                     {"ef_search", opt.ef}, {"build_threads", opt.build_threads}}}};
+                          {"index", {{"kind", opt.index_kind}, {"m", opt.m}, {"ef_construction", opt.ef_construction},
+                                     {"ef_search", opt.ef}, {"build_threads", opt.build_threads},
+                                     {"quantized", opt.quantized}}}};
+    if (opt.seal_rows > 0) cfg["seal_rows"] = opt.seal_rows;
     auto c = loader.create_collection(admin, cfg);
     if (!c) return fail(c.status());
   }
@@ -584,8 +595,24 @@ int run_serve(ServeOptions opt) {
   if (!coll) return fail(coll.status());
   (*coll)->wait_indexed();
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
-  std::printf("vecstream: %zu points upserted and indexed in %.1f s (%.0f vectors/s)\n", ds.n, load_s,
-              static_cast<double>(ds.n) / load_s);
+  // Segments, rows and tombstones summed over the shards: what a query has to walk.
+  auto state = [&]() {
+    size_t segs = 0, rows = 0, deleted = 0;
+    uint64_t compactions = 0;
+    for (const ShardStats& st : (*coll)->stats().shards) {
+      segs += st.segments;
+      rows += st.rows;
+      deleted += st.deleted;
+      compactions += st.compactions;
+    }
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%zu segment(s), %zu rows, %zu tombstoned, %llu compaction(s)", segs,
+                  rows, deleted, static_cast<unsigned long long>(compactions));
+    return std::string(buf);
+  };
+  std::printf("vecstream: %zu points upserted and indexed in %.1f s (%.0f vectors/s); seal_rows %zu; %s\n",
+              ds.n, load_s, static_cast<double>(ds.n) / load_s, (*coll)->config().shard.seal_rows,
+              state().c_str());
 
   std::unique_ptr<StreamEngine> hnswlib;
   if (with_hnswlib) {
@@ -651,54 +678,72 @@ int run_serve(ServeOptions opt) {
   double case_insert_rate = 0.0;
   std::string case_writer_error;
   const size_t server_clients = std::max(max_clients, opt.open_loop_threads);
+  // Every configuration's servers run side by side on the one collection, and each point is
+  // measured for every configuration back to back, so the ratios (batching or cache on ÷ off)
+  // compare the same collection state: while ingesting, the state drifts (tombstones, a growing
+  // segment, compaction) and rows taken minutes apart would not be comparable.
+  std::map<std::string, std::unique_ptr<Servers>> servers;
   for (const std::string& config : *configs) {
-    auto servers = start_servers(**catalog, config, server_clients);
-    if (!servers) return fail(servers.status());
-    Service& svc = *(*servers)->service;
-    const int rest_port = (*servers)->rest->port();
-    const int grpc_port = (*servers)->grpc->port();
-    const Queries& qs = config == "cache" ? qs_cache : qs_plain;
+    auto sv = start_servers(**catalog, config, server_clients);
+    if (!sv) return fail(sv.status());
     if (config == "cache") {  // one pass fills the cache: the idle rows then measure hits
-      InprocClient warm(svc, qs);
-      std::vector<uint64_t> ids(qs.k);
+      InprocClient warm(*(*sv)->service, qs_cache);
+      std::vector<uint64_t> ids(qs_cache.k);
       bool cached = false;
-      for (size_t q = 0; q < qs.nq; ++q) (void)warm.search(q, ids.data(), &cached);
+      for (size_t q = 0; q < qs_cache.nq; ++q) (void)warm.search(q, ids.data(), &cached);
     }
-    for (const char* load : {"idle", "ingesting"}) {
-      for (const std::string& tr : *transports) {
-        ClientFactory make;
-        if (tr == "inproc") make = [&] { return std::make_unique<InprocClient>(svc, qs); };
-        if (tr == "grpc") make = [&] { return std::make_unique<GrpcClient>(grpc_port, qs); };
-        if (tr == "rest") make = [&] { return std::make_unique<RestClient>(rest_port, qs); };
-        for (size_t n : *clients) measure(config, tr, load, n, make, qs, service_writer(svc));
-      }
-      if (config == "plain" && hnswlib) {
-        ClientFactory make = [&] { return std::make_unique<HnswlibClient>(*hnswlib, qs); };
-        for (size_t n : *clients) measure("-", "hnswlib", load, n, make, qs, hnswlib_writer);
-      }
-    }
-    if (config == "plain") {
-      const bool have_rest = std::find(transports->begin(), transports->end(), "rest") != transports->end();
-      const bool have_grpc = std::find(transports->begin(), transports->end(), "grpc") != transports->end();
-      if (have_rest && opt.rest_rate > 0) {
-        ClientFactory make = [&] { return std::make_unique<RestClient>(rest_port, qs); };
-        rest_open = open_loop(make, opt.open_loop_threads, opt.rest_rate, std::max(opt.seconds, 3.0), qs, *gt);
-        std::fprintf(stderr, "  REST open loop at %.0f QPS: p99 %.3f ms\n", opt.rest_rate, rest_open->p99_ms);
-      }
-      if (have_grpc && opt.case_qps > 0) {
-        ClientFactory make = [&] { return std::make_unique<GrpcClient>(grpc_port, qs); };
-        Writer w(service_writer(svc), opt.case_inserts, ds.n);
-        w.start();
-        case_study = open_loop(make, opt.open_loop_threads, opt.case_qps, opt.case_seconds, qs, *gt);
-        w.stop();
-        case_insert_rate = w.rate();
-        case_writer_error = w.error();
-        std::fprintf(stderr, "  case study (gRPC %.0f QPS + %.0f inserts/s): p95 %.3f ms\n", opt.case_qps,
-                     opt.case_inserts, case_study->p95_ms);
-      }
-    }
-    (*coll)->wait_indexed();  // the next configuration starts from an indexed collection
+    servers[config] = std::move(*sv);
   }
+  auto factory = [&](const std::string& config, const std::string& tr) -> ClientFactory {
+    Servers& sv = *servers.at(config);
+    const Queries& qs = config == "cache" ? qs_cache : qs_plain;
+    if (tr == "inproc") return [&sv, &qs] { return std::make_unique<InprocClient>(*sv.service, qs); };
+    const int port = tr == "grpc" ? sv.grpc->port() : sv.rest->port();
+    if (tr == "grpc") return [port, &qs] { return std::make_unique<GrpcClient>(port, qs); };
+    return [port, &qs] { return std::make_unique<RestClient>(port, qs); };
+  };
+  auto rows_at = [&](const char* load) {
+    for (const std::string& tr : *transports) {
+      for (size_t n : *clients) {
+        for (const std::string& config : *configs) {
+          Service& svc = *servers.at(config)->service;
+          measure(config, tr, load, n, factory(config, tr), config == "cache" ? qs_cache : qs_plain,
+                  service_writer(svc));
+        }
+      }
+    }
+    if (hnswlib) {
+      ClientFactory make = [&] { return std::make_unique<HnswlibClient>(*hnswlib, qs_plain); };
+      for (size_t n : *clients) measure("-", "hnswlib", load, n, make, qs_plain, hnswlib_writer);
+    }
+  };
+
+  rows_at("idle");
+  // The open-loop runs take the idle, fully indexed state (plain configuration); the case study
+  // brings its own inserts.
+  const bool have_rest = std::find(transports->begin(), transports->end(), "rest") != transports->end();
+  const bool have_grpc = std::find(transports->begin(), transports->end(), "grpc") != transports->end();
+  if (servers.count("plain") && have_rest && opt.rest_rate > 0) {
+    rest_open = open_loop(factory("plain", "rest"), opt.open_loop_threads, opt.rest_rate,
+                          std::max(opt.seconds, 3.0), qs_plain, *gt);
+    std::fprintf(stderr, "  REST open loop at %.0f QPS: p99 %.3f ms\n", opt.rest_rate, rest_open->p99_ms);
+  }
+  if (servers.count("plain") && have_grpc && opt.case_qps > 0) {
+    Writer w(service_writer(*servers.at("plain")->service), opt.case_inserts, ds.n);
+    w.start();
+    case_study = open_loop(factory("plain", "grpc"), opt.open_loop_threads, opt.case_qps,
+                           opt.case_seconds, qs_plain, *gt);
+    w.stop();
+    case_insert_rate = w.rate();
+    case_writer_error = w.error();
+    std::fprintf(stderr, "  case study (gRPC %.0f QPS + %.0f inserts/s): p95 %.3f ms\n", opt.case_qps,
+                 opt.case_inserts, case_study->p95_ms);
+  }
+  (*coll)->wait_indexed();
+  std::printf("before the ingesting rows: %s\n", state().c_str());
+  rows_at("ingesting");
+  std::printf("after them: %s\n", state().c_str());
+  servers.clear();
 
   // ---- report
   auto find = [&](const std::string& config, const std::string& tr, const std::string& load,
@@ -803,6 +848,11 @@ void add_serve_commands_impl(CLI::App& app) {
   s->add_option("--ef-construction", opt->ef_construction, "HNSW build beam width")->capture_default_str();
   s->add_option("--shards", opt->shards, "shards of the collection")->check(CLI::Range(size_t{1}, size_t{64}))->capture_default_str();
   s->add_option("--build-threads", opt->build_threads, "index build threads")->check(CLI::Range(size_t{1}, size_t{256}))->capture_default_str();
+  s->add_option("--index", opt->index_kind, "index kind of the collection: hnsw, or flat (exact scans)")
+      ->check(CLI::IsMember({"hnsw", "flat"}))
+      ->capture_default_str();
+  s->add_option("--seal-rows", opt->seal_rows, "rows of a growing segment before it is sealed (0 = the collection default)")->capture_default_str();
+  s->add_flag("--quantized", opt->quantized, "HNSW walks on 8-bit codes and re-scores with floats");
   s->add_option("--clients", opt->clients, "comma-separated closed-loop client counts")->capture_default_str();
   s->add_option("--seconds", opt->seconds, "closed loop: seconds per point")->capture_default_str();
   s->add_option("--runs", opt->runs, "closed loop: runs per point (median QPS reported)")->capture_default_str();

@@ -44,7 +44,7 @@ void ensure_blas_single_threaded() {
 void distance_matrix_by_kernels(Metric m, const float* queries, size_t nq, const float* base,
                                 size_t nb, size_t d, float* out) {
   const DistanceKernels& k = kernels();
-  const size_t tile = std::max<size_t>(1, kTileBytes / (sizeof(float) * std::max<size_t>(d, 1)));
+  const size_t tile = scan_tile_rows(d);
   for (size_t j0 = 0; j0 < nb; j0 += tile) {
     const size_t rows = std::min(tile, nb - j0);
     for (size_t i = 0; i < nq; ++i) {
@@ -54,6 +54,15 @@ void distance_matrix_by_kernels(Metric m, const float* queries, size_t nq, const
 }
 
 }  // namespace
+
+size_t scan_tile_rows(size_t d) {
+  return std::max<size_t>(1, kTileBytes / (sizeof(float) * std::max<size_t>(d, 1)));
+}
+
+void distance_matrix_tiled(Metric m, const float* queries, size_t nq, const float* base, size_t nb,
+                           size_t d, float* out) {
+  distance_matrix_by_kernels(m, queries, nq, base, nb, d, out);
+}
 
 void row_norms_sq(const float* x, size_t n, size_t d, float* out) {
   const DistanceKernels& k = kernels();

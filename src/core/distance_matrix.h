@@ -23,4 +23,13 @@ void row_norms_sq(const float* x, size_t n, size_t d, float* out);
 void distance_matrix(Metric m, const float* queries, size_t nq, const float* base, size_t nb,
                      size_t d, const float* base_norms_sq, float* out);
 
+/// out[i*nb + j] = metric_distance(m, queries[i], base[j]) computed with the SIMD kernels of the
+/// one-query scans (bit-identical results), base rows taken scan_tile_rows(d) at a time so each
+/// tile, read from memory once, stays in cache while every query is compared with it.
+void distance_matrix_tiled(Metric m, const float* queries, size_t nq, const float* base, size_t nb,
+                           size_t d, float* out);
+
+/// Rows of dimension d in one tile of distance_matrix_tiled (about 128 KiB).
+size_t scan_tile_rows(size_t d);
+
 }  // namespace vecstream

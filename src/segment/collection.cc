@@ -77,6 +77,7 @@ Result<CollectionConfig> CollectionConfig::from_json(const nlohmann::json& j) {
     c.index = *spec;
   }
   ShardOptions& s = c.shard;
+  s.seal_rows = default_seal_rows(c.dim);
   VS_RETURN_IF_ERROR(read_uint<size_t>(j, "seal_rows", 16, size_t{1} << 26, &s.seal_rows));
   VS_RETURN_IF_ERROR(read_uint<uint32_t>(j, "seal_age_ms", 0, 86400000u, &s.seal_age_ms));
   VS_RETURN_IF_ERROR(read_uint<uint32_t>(j, "fsync_interval_ms", 1, 60000u, &s.fsync_interval_ms));
@@ -232,9 +233,46 @@ uint64_t Collection::write_epoch() const {
 Status Collection::search_batch(const std::vector<std::span<const float>>& queries,
                                 const ShardQuery& q,
                                 std::vector<std::vector<ScoredPoint>>* out) const {
+  std::vector<Status> statuses(queries.size());
   out->resize(queries.size());
-  for (size_t i = 0; i < queries.size(); ++i) VS_RETURN_IF_ERROR(search(queries[i], q, &(*out)[i]));
+  search_batch(std::span<const std::span<const float>>(queries), q, *out, statuses);
+  for (const Status& s : statuses) VS_RETURN_IF_ERROR(s);
   return Status::ok();
+}
+
+void Collection::search_batch(std::span<const std::span<const float>> queries, const ShardQuery& q,
+                              std::span<std::vector<ScoredPoint>> outs,
+                              std::span<Status> statuses) const {
+  if (queries.empty()) return;
+  if (shards_.size() == 1) {
+    shards_[0]->search_batch(queries, q, outs, statuses);
+    return;
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    outs[i].clear();
+    statuses[i] = Status::ok();
+  }
+  std::vector<std::vector<ScoredPoint>> part(queries.size());
+  std::vector<Status> part_status(queries.size());
+  for (const auto& s : shards_) {
+    s->search_batch(queries, q, part, part_status);
+    for (size_t i = 0; i < queries.size(); ++i) {
+      if (!part_status[i].is_ok()) {
+        if (statuses[i].is_ok()) statuses[i] = part_status[i];
+        continue;
+      }
+      for (ScoredPoint& p : part[i]) outs[i].push_back(std::move(p));
+    }
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (!statuses[i].is_ok()) {
+      outs[i].clear();
+      continue;
+    }
+    std::sort(outs[i].begin(), outs[i].end(),
+              [](const ScoredPoint& a, const ScoredPoint& b) { return a.distance < b.distance; });
+    if (outs[i].size() > q.k) outs[i].resize(q.k);
+  }
 }
 
 std::optional<PointRecord> Collection::get(const PointId& id) const {

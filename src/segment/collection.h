@@ -70,9 +70,14 @@ class Collection {
   uint64_t write_epoch() const;
   /// Random per open collection: a dropped and re-created collection never shares cache keys.
   uint64_t instance() const { return instance_; }
-  /// Answers several queries (same knobs) in one call; out[i] for queries[i].
+  /// Answers several queries (same knobs) in one call; out[i] for queries[i]; the first bad
+  /// query's error fails the call.
   Status search_batch(const std::vector<std::span<const float>>& queries, const ShardQuery& q,
                       std::vector<std::vector<ScoredPoint>>* out) const;
+  /// The same with one status per query (a bad query fails alone): what search() would answer
+  /// for each, with exactly scanned rows read once for the batch (Shard::search_batch).
+  void search_batch(std::span<const std::span<const float>> queries, const ShardQuery& q,
+                    std::span<std::vector<ScoredPoint>> outs, std::span<Status> statuses) const;
 
   Status checkpoint();
   /// A consistent backup of every shard (each at its own checkpoint) in `out_dir`, which must

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/distance.h"
+#include "core/distance_matrix.h"
 #include "index/index_file.h"
 
 namespace vecstream {
@@ -162,43 +163,95 @@ Status Segment::search(const float* query, const SegmentQuery& q,
 
   Index* index_ = index();
   size_t indexed = (index_ && !q.exact) ? std::min(indexed_rows(), n) : 0;
-  if (indexed > 0) {
-    const size_t in_index = index_->size();
-    const size_t k = std::min(q.k, in_index);
-    if (k > 0) {
-      SearchParams params = q.params;
-      // Tombstones and filters reject part of what the walk finds: widen the beam in proportion,
-      // within bounds, so k results still come back at the same recall.
-      const double live = 1.0 - static_cast<double>(deleted) / static_cast<double>(n);
-      const double keep = std::max(0.05, live * selectivity);
-      if (keep < 0.999 && params.ef > 0) {
-        params.ef = std::min<size_t>(static_cast<size_t>(params.ef / keep), params.ef * 8);
-      }
-      if (params.ef > 0 && params.ef < k) params.ef = k;
-      WalkFilter wf{this, indexed, q.filter, deleted > 0};
-      IdFilter id_filter;
-      const bool concurrent_rows = in_index > indexed;
-      if (q.filter || deleted > 0 || concurrent_rows) {
-        id_filter.predicate = [p = &wf](Id row) {
-          if (row >= p->indexed) return false;
-          if (p->check_deleted && p->seg->is_deleted(row)) return false;
-          return p->filter == nullptr || p->filter->matches(p->seg->payload(row));
-        };
-        params.filter = &id_filter;
-      }
-      std::vector<Neighbor>& nb = scratch().neighbors;
-      if (nb.size() < k) nb.resize(k);
-      size_t found = 0;
-      VS_RETURN_IF_ERROR(index_->search({query, dim_}, k, params, {nb.data(), k}, &found));
-      for (size_t i = 0; i < found; ++i) {
-        heap_offer(out, q.k, nb[i].distance, static_cast<uint32_t>(nb[i].id));
-      }
-    } else {
-      indexed = 0;
-    }
-  }
+  if (indexed > 0 && index_->size() == 0) indexed = 0;
+  if (indexed > 0) VS_RETURN_IF_ERROR(index_walk(*index_, query, q, indexed, deleted, n, selectivity, out));
   VS_RETURN_IF_ERROR(exact_scan(query, q, indexed, n, out));
   std::sort(out->begin(), out->end(), heap_less);
+  return Status::ok();
+}
+
+Status Segment::index_walk(Index& index, const float* query, const SegmentQuery& q, size_t indexed,
+                           size_t deleted, size_t rows, double selectivity,
+                           std::vector<SegmentHit>* heap) const {
+  const size_t in_index = index.size();
+  const size_t k = std::min(q.k, in_index);
+  if (k == 0) return Status::ok();
+  SearchParams params = q.params;
+  // Tombstones and filters reject part of what the walk finds: widen the beam in proportion,
+  // within bounds, so k results still come back at the same recall.
+  const double live = 1.0 - static_cast<double>(deleted) / static_cast<double>(rows);
+  const double keep = std::max(0.05, live * selectivity);
+  if (keep < 0.999 && params.ef > 0) {
+    params.ef = std::min<size_t>(static_cast<size_t>(params.ef / keep), params.ef * 8);
+  }
+  if (params.ef > 0 && params.ef < k) params.ef = k;
+  WalkFilter wf{this, indexed, q.filter, deleted > 0};
+  IdFilter id_filter;
+  const bool concurrent_rows = in_index > indexed;
+  if (q.filter || deleted > 0 || concurrent_rows) {
+    id_filter.predicate = [p = &wf](Id row) {
+      if (row >= p->indexed) return false;
+      if (p->check_deleted && p->seg->is_deleted(row)) return false;
+      return p->filter == nullptr || p->filter->matches(p->seg->payload(row));
+    };
+    params.filter = &id_filter;
+  }
+  std::vector<Neighbor>& nb = scratch().neighbors;
+  if (nb.size() < k) nb.resize(k);
+  size_t found = 0;
+  VS_RETURN_IF_ERROR(index.search({query, dim_}, k, params, {nb.data(), k}, &found));
+  for (size_t i = 0; i < found; ++i) {
+    heap_offer(heap, q.k, nb[i].distance, static_cast<uint32_t>(nb[i].id));
+  }
+  return Status::ok();
+}
+
+Status Segment::search_batch(const float* queries, size_t nq, const SegmentQuery& q,
+                             std::vector<SegmentHit>* outs) const {
+  if (q.filter != nullptr || nq <= 1) {
+    // Filtered searches choose their path (allow-list scan or filtered walk) per query.
+    for (size_t i = 0; i < nq; ++i) VS_RETURN_IF_ERROR(search(queries + i * dim_, q, &outs[i]));
+    return Status::ok();
+  }
+  for (size_t i = 0; i < nq; ++i) outs[i].clear();
+  // One view of the segment for the whole batch, as search() takes one for its query.
+  const size_t n = rows();
+  if (n == 0 || q.k == 0) return Status::ok();
+  const size_t deleted = deleted_count();
+  if (deleted >= n) return Status::ok();
+  for (size_t i = 0; i < nq; ++i) {
+    if (outs[i].capacity() < q.k) outs[i].reserve(q.k);
+  }
+
+  Index* index_ = index();
+  size_t indexed = (index_ && !q.exact) ? std::min(indexed_rows(), n) : 0;
+  if (indexed > 0 && index_->size() == 0) indexed = 0;
+  if (indexed > 0) {
+    // A graph walk gains nothing from company: each query walks alone.
+    for (size_t i = 0; i < nq; ++i) {
+      VS_RETURN_IF_ERROR(index_walk(*index_, queries + i * dim_, q, indexed, deleted, n, 1.0, &outs[i]));
+    }
+  }
+  // The exactly scanned rows: each tile of rows is read from memory once for the whole batch
+  // (same kernels as search(), so the distances are bit-identical to a lone query's).
+  if (indexed < n) {
+    const size_t tile = scan_tile_rows(dim_);
+    std::vector<float>& dist = scratch().dist;
+    if (dist.size() < nq * tile) dist.resize(nq * tile);
+    const bool any_deleted = deleted > 0;
+    for (size_t b = indexed; b < n; b += tile) {
+      const size_t m = std::min(tile, n - b);
+      distance_matrix_tiled(metric_, queries, nq, vector(b), m, dim_, dist.data());
+      for (size_t i = 0; i < nq; ++i) {
+        const float* d = dist.data() + i * m;
+        for (size_t j = 0; j < m; ++j) {
+          if (any_deleted && is_deleted(b + j)) continue;
+          heap_offer(&outs[i], q.k, d[j], static_cast<uint32_t>(b + j));
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < nq; ++i) std::sort(outs[i].begin(), outs[i].end(), heap_less);
   return Status::ok();
 }
 

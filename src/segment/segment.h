@@ -104,6 +104,13 @@ class Segment {
   /// into `out` (cleared). Allocation-free after a thread's first queries.
   Status search(const float* query, const SegmentQuery& q, std::vector<SegmentHit>* out) const;
 
+  /// search() for `nq` queries at once (row-major, nq x dim, already normalised for cosine) into
+  /// outs[0..nq): the same answers, but the exactly scanned rows (a growing tail, or a segment
+  /// without an index) are read from memory once per tile of rows for the whole batch instead of
+  /// once per query. Filtered queries, and index walks, go one by one.
+  Status search_batch(const float* queries, size_t nq, const SegmentQuery& q,
+                      std::vector<SegmentHit>* outs) const;
+
   // ---- persistence ----
   /// Writes rows [from, to) to `path` (checked container, CRC).
   Status save_rows(const std::string& path, size_t from, size_t to) const;
@@ -121,6 +128,9 @@ class Segment {
 
  private:
   Status exact_scan(const float* query, const SegmentQuery& q, size_t from, size_t to,
+                    std::vector<SegmentHit>* heap) const;
+  Status index_walk(Index& index, const float* query, const SegmentQuery& q, size_t indexed,
+                    size_t deleted, size_t rows, double selectivity,
                     std::vector<SegmentHit>* heap) const;
   Status filtered_exact(const float* query, const SegmentQuery& q, size_t rows,
                         std::vector<SegmentHit>* heap) const;

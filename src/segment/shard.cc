@@ -340,9 +340,7 @@ Result<WriteAck> Shard::write(WriteBatch batch) {
   return ack;
 }
 
-Status Shard::search(std::span<const float> query, const ShardQuery& q,
-                     std::vector<ScoredPoint>* out) const {
-  out->clear();
+Status Shard::check_query(std::span<const float> query, const ShardQuery& q) const {
   if (query.size() != opts_.dim) {
     return Status::invalid_argument("query has dimension " + std::to_string(query.size()) +
                                     ", collection has " + std::to_string(opts_.dim));
@@ -351,17 +349,10 @@ Status Shard::search(std::span<const float> query, const ShardQuery& q,
     return Status::invalid_argument("query has NaN or infinite values");
   }
   if (q.k == 0) return Status::invalid_argument("k must be at least 1");
-  thread_local std::vector<float> qbuf;
-  const float* qp = query.data();
-  if (opts_.metric == Metric::kCosine) {
-    qbuf.assign(query.begin(), query.end());
-    if (!normalize_l2(qbuf.data(), qbuf.size())) {
-      return Status::invalid_argument("zero query vector under cosine");
-    }
-    qp = qbuf.data();
-  }
-  EpochDomain::Guard guard(epochs_);
-  const SegmentSet* set = snapshot();
+  return Status::ok();
+}
+
+SegmentQuery Shard::segment_query(const ShardQuery& q) const {
   SegmentQuery sq;
   sq.k = q.k;
   sq.params.ef = std::max(q.ef ? q.ef : opts_.index.ef_search, q.k);
@@ -369,19 +360,10 @@ Status Shard::search(std::span<const float> query, const ShardQuery& q,
   sq.params.rerank_factor = q.rerank_factor;
   sq.filter = q.filter;
   sq.exact = q.exact;
+  return sq;
+}
 
-  struct Cand {
-    float distance;
-    const Segment* seg;
-    uint32_t row;
-  };
-  thread_local std::vector<Cand> cands;
-  thread_local std::vector<SegmentHit> hits;
-  cands.clear();
-  for (const auto& seg : set->segments) {
-    VS_RETURN_IF_ERROR(seg->search(qp, sq, &hits));
-    for (const SegmentHit& h : hits) cands.push_back({h.distance, seg.get(), h.row});
-  }
+void Shard::merge_hits(std::vector<Cand>& cands, const ShardQuery& q, std::vector<ScoredPoint>* out) const {
   std::sort(cands.begin(), cands.end(),
             [](const Cand& a, const Cand& b) { return a.distance < b.distance; });
   for (const Cand& c : cands) {
@@ -397,7 +379,77 @@ Status Shard::search(std::span<const float> query, const ShardQuery& q,
     if (q.with_vector) sp.vector.assign(c.seg->vector(c.row), c.seg->vector(c.row) + opts_.dim);
     out->push_back(std::move(sp));
   }
+}
+
+Status Shard::search(std::span<const float> query, const ShardQuery& q,
+                     std::vector<ScoredPoint>* out) const {
+  out->clear();
+  VS_RETURN_IF_ERROR(check_query(query, q));
+  thread_local std::vector<float> qbuf;
+  const float* qp = query.data();
+  if (opts_.metric == Metric::kCosine) {
+    qbuf.assign(query.begin(), query.end());
+    if (!normalize_l2(qbuf.data(), qbuf.size())) {
+      return Status::invalid_argument("zero query vector under cosine");
+    }
+    qp = qbuf.data();
+  }
+  EpochDomain::Guard guard(epochs_);
+  const SegmentSet* set = snapshot();
+  const SegmentQuery sq = segment_query(q);
+  thread_local std::vector<Cand> cands;
+  thread_local std::vector<SegmentHit> hits;
+  cands.clear();
+  for (const auto& seg : set->segments) {
+    VS_RETURN_IF_ERROR(seg->search(qp, sq, &hits));
+    for (const SegmentHit& h : hits) cands.push_back({h.distance, seg.get(), h.row});
+  }
+  merge_hits(cands, q, out);
   return Status::ok();
+}
+
+void Shard::search_batch(std::span<const std::span<const float>> queries, const ShardQuery& q,
+                         std::span<std::vector<ScoredPoint>> outs, std::span<Status> statuses) const {
+  const size_t nq = queries.size();
+  const size_t dim = opts_.dim;
+  // The valid queries, copied (normalised for cosine) into one row-major block.
+  thread_local std::vector<float> qmat;
+  thread_local std::vector<size_t> valid;
+  valid.clear();
+  qmat.resize(nq * dim);
+  for (size_t i = 0; i < nq; ++i) {
+    outs[i].clear();
+    statuses[i] = check_query(queries[i], q);
+    if (!statuses[i].is_ok()) continue;
+    float* row = qmat.data() + valid.size() * dim;
+    std::copy(queries[i].begin(), queries[i].end(), row);
+    if (opts_.metric == Metric::kCosine && !normalize_l2(row, dim)) {
+      statuses[i] = Status::invalid_argument("zero query vector under cosine");
+      continue;
+    }
+    valid.push_back(i);
+  }
+  const size_t nv = valid.size();
+  if (nv == 0) return;
+  EpochDomain::Guard guard(epochs_);
+  const SegmentSet* set = snapshot();  // one view of the shard for the whole batch
+  const SegmentQuery sq = segment_query(q);
+  thread_local std::vector<std::vector<Cand>> cands;
+  thread_local std::vector<std::vector<SegmentHit>> hits;
+  if (cands.size() < nv) cands.resize(nv);
+  if (hits.size() < nv) hits.resize(nv);
+  for (size_t v = 0; v < nv; ++v) cands[v].clear();
+  for (const auto& seg : set->segments) {
+    Status st = seg->search_batch(qmat.data(), nv, sq, hits.data());
+    if (!st.is_ok()) {
+      for (size_t v = 0; v < nv; ++v) statuses[valid[v]] = st;
+      return;
+    }
+    for (size_t v = 0; v < nv; ++v) {
+      for (const SegmentHit& h : hits[v]) cands[v].push_back({h.distance, seg.get(), h.row});
+    }
+  }
+  for (size_t v = 0; v < nv; ++v) merge_hits(cands[v], q, &outs[valid[v]]);
 }
 
 std::optional<PointRecord> Shard::get(const PointId& id) const {

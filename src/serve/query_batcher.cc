@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "core/crc32c.h"
@@ -37,6 +38,7 @@ struct QueryBatcher::Batch {
   std::vector<std::vector<ScoredPoint>> results;  // results[i]: written by whoever ran query i
   std::vector<Status> statuses;
   std::atomic<size_t> next{0};  // next query to run
+  size_t threads = 1;           // members that take part in answering
   size_t finished = 0;          // queries answered (guarded by the stripe's mutex)
 };
 
@@ -55,6 +57,9 @@ QueryBatcher::QueryBatcher(QueryBatcherOptions options, obs::Histogram* batch_si
     : options_(options), batch_size_(batch_size), stripes_(std::make_unique<Stripe[]>(kStripes)) {
   options_.max_batch = std::max<size_t>(options_.max_batch, 1);
   options_.max_queue = std::max<size_t>(options_.max_queue, 1);
+  if (options_.max_running == 0) {
+    options_.max_running = std::max<size_t>(std::thread::hardware_concurrency(), 1);
+  }
 }
 
 QueryBatcher::~QueryBatcher() = default;
@@ -103,18 +108,25 @@ Status QueryBatcher::search(const std::string& key, const Collection& collection
   // Leader.
   auto b = std::make_shared<Batch>();
   b->members.push_back(&me);
+  // Wait only while the group already keeps max_running batches busy: then the engine has no
+  // spare core for this query anyway, and the batch gathers company until a running batch ends
+  // (or it is full, or the window passes).
   const bool wait = options_.window.count() > 0 && options_.max_batch > 1 &&
-                    (options_.wait_when_idle || g.running > 0);
+                    (options_.wait_when_idle || g.running >= options_.max_running);
   if (wait) {
     g.open = b;
     const auto deadline = std::chrono::steady_clock::now() + options_.window;
-    b->cv.wait_until(lk, deadline, [&] { return b->closed; });
+    b->cv.wait_until(lk, deadline, [&] {
+      return b->closed || (!options_.wait_when_idle && g.running < options_.max_running);
+    });
     if (g.open == b) g.open.reset();
   }
   b->closed = true;
   ++g.running;
   lk.unlock();
 
+  const size_t hw = std::max<size_t>(std::thread::hardware_concurrency(), 1);
+  b->threads = std::max<size_t>(1, hw / options_.max_running);
   prepare(*b);  // members are fixed now: no one joins a closed batch
   lk.lock();
   b->ready = true;
@@ -129,6 +141,7 @@ Status QueryBatcher::search(const std::string& key, const Collection& collection
   for (Member* m : b->members) m->done = true;
   --g.running;
   g.pending -= b->members.size();
+  if (g.open) g.open->cv.notify_all();  // a core is free: the gathering batch may go
   if (g.pending == 0) s.groups.erase(git);
   b->cv.notify_all();
   return me.status;
@@ -163,14 +176,23 @@ void QueryBatcher::prepare(Batch& batch) {
 
 void QueryBatcher::work(Batch& batch, const Collection& collection, const ShardQuery& q,
                         std::unique_lock<std::mutex>& lk) {
+  // Queries go in chunks, each one Collection::search_batch (exactly scanned rows read once for
+  // the chunk) with a status per query (a bad query fails alone). A batch gets the cores its
+  // group's share allows (hardware threads / max_running), so with max_running = cores one
+  // thread answers the whole batch while other batches use the other cores.
+  const size_t nq = batch.queries.size();
+  const size_t helpers = std::min(batch.members.size(), batch.threads);
+  const size_t chunk = std::max<size_t>(1, (nq + helpers - 1) / helpers);
   lk.unlock();
   size_t done = 0;
   for (;;) {
-    const size_t i = batch.next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= batch.queries.size()) break;
-    // Each query alone, so one bad query cannot fail its neighbours.
-    batch.statuses[i] = collection.search(batch.queries[i], q, &batch.results[i]);
-    ++done;
+    const size_t i = batch.next.fetch_add(chunk, std::memory_order_relaxed);
+    if (i >= nq) break;
+    const size_t n = std::min(chunk, nq - i);
+    collection.search_batch(std::span<const std::span<const float>>(batch.queries.data() + i, n), q,
+                            std::span<std::vector<ScoredPoint>>(batch.results.data() + i, n),
+                            std::span<Status>(batch.statuses.data() + i, n));
+    done += n;
   }
   lk.lock();
   batch.finished += done;

@@ -7,13 +7,15 @@
 // its members, so batching never serialises queries that would otherwise run in parallel.
 //
 // How. The first query of a group to find no open batch becomes the leader: it opens a batch and,
-// if a batch of its group is already running (so the engine is busy anyway), waits until the
-// batch holds `max_batch` queries or `window` has passed; if the group is idle it goes at once, so
-// a lone query pays no window (set wait_when_idle to always wait). Later arrivals join the open
-// batch and sleep on it. The leader closes the batch and lists its distinct query vectors; then
-// the leader and every member take queries off that list (an atomic counter) and answer each
-// alone, so one bad query cannot fail its neighbours; once all are answered the leader hands each
-// member its answer (shared by identical queries) and wakes them.
+// if `max_running` batches of its group are already running (every core is busy anyway), waits
+// until one of them ends, the batch holds `max_batch` queries, or `window` has passed; otherwise
+// it goes at once, so a query pays no window while a core is free (set wait_when_idle to always
+// wait the window). Later arrivals join the open batch and sleep on it. The leader closes the
+// batch and lists its distinct query vectors; then the leader and every member take chunks of
+// that list (an atomic counter) and answer each chunk with one Collection::search_batch — which
+// reads exactly scanned rows once for the chunk, the gain on exact collections and growing tails,
+// and gives each query its own status, so one bad query cannot fail its neighbours; once all are
+// answered the leader hands each member its answer (shared by identical queries) and wakes them.
 //
 // Bounds. At most `max_queue` queries per group may be waiting or running; one more is
 // RESOURCE_EXHAUSTED. A group's state is freed when its last query leaves, so distinct filters do
@@ -45,6 +47,8 @@ struct QueryBatcherOptions {
   std::chrono::microseconds window{200};
   size_t max_batch = 32;
   size_t max_queue = 1024;  // per group: queries waiting or running
+  size_t max_running = 0;   // batches of a group answered at once before a new one waits
+                            // (0 = hardware threads)
   bool wait_when_idle = false;
 };
 

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -105,6 +106,73 @@ TEST(ShardTest, WritesAreVisibleAtOnceAndUpsertReplaces) {
   ASSERT_TRUE(s.search(moved, q, &out).is_ok());
   for (const auto& p : out) EXPECT_NE(p.id.num(), 7u);
   EXPECT_EQ(s.stats().live, 1999u);
+}
+
+// search_batch answers exactly what search answers, query by query (same ids, bit-identical
+// distances), over sealed and indexed segments, an unindexed growing tail, tombstones, cosine
+// normalisation, an index-less (flat) collection, exact mode and filters; a bad query fails alone.
+TEST(ShardTest, SearchBatchAnswersAsSearch) {
+  for (Metric metric : {Metric::kL2, Metric::kCosine}) {
+    for (const char* kind : {"hnsw", "flat"}) {
+      SCOPED_TRACE(std::string(metric_name(metric)) + " " + kind);
+      TempDir dir;
+      ShardOptions o = small_options(dir.path(), metric);
+      o.index.kind = kind;
+      o.background = false;
+      auto shard = Shard::open(o);
+      ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+      Shard& s = **shard;
+      auto data = testing::clustered(900, kDim, 8, 4);
+      for (size_t i = 0; i < 750; ++i) {
+        ASSERT_TRUE(s.upsert({point(i, row(data, i), {{"even", i % 2 == 0}})}).is_ok());
+      }
+      ASSERT_TRUE(s.index_pending().is_ok());
+      for (size_t i = 750; i < 900; ++i) {  // the growing tail, not indexed
+        ASSERT_TRUE(s.upsert({point(i, row(data, i), {{"even", i % 2 == 0}})}).is_ok());
+      }
+      std::vector<PointId> del;
+      for (size_t i = 0; i < 900; i += 7) del.push_back(PointId::number(i));
+      ASSERT_TRUE(s.remove(del).is_ok());
+      ASSERT_GE(s.stats().segments, 3u);
+
+      auto qdata = testing::clustered(13, kDim, 8, 11);
+      std::vector<std::vector<float>> qs;
+      for (size_t i = 0; i < 13; ++i) qs.push_back(row(qdata, i));
+      qs[3].resize(kDim - 1);                                     // wrong dimension
+      qs[8][2] = std::numeric_limits<float>::quiet_NaN();        // NaN
+      qs[10] = qs[4];                                             // a duplicate
+      std::vector<std::span<const float>> spans(qs.begin(), qs.end());
+      const PayloadFilter even = *PayloadFilter::parse(R"({"field":"even","eq":true})");
+      for (int mode = 0; mode < 3; ++mode) {
+        ShardQuery q;
+        q.k = 10;
+        q.exact = mode == 1;
+        q.filter = mode == 2 ? &even : nullptr;
+        q.with_payload = true;
+        std::vector<std::vector<ScoredPoint>> outs(qs.size());
+        std::vector<Status> st(qs.size());
+        s.search_batch(spans, q, outs, st);
+        for (size_t i = 0; i < qs.size(); ++i) {
+          std::vector<ScoredPoint> one;
+          Status want = s.search(spans[i], q, &one);
+          ASSERT_EQ(st[i].code(), want.code()) << "query " << i << ": " << st[i].to_string();
+          EXPECT_EQ(st[i].message(), want.message());
+          if (!want.is_ok()) {
+            EXPECT_TRUE(outs[i].empty());
+            continue;
+          }
+          ASSERT_EQ(outs[i].size(), one.size()) << "query " << i << " mode " << mode;
+          ASSERT_EQ(one.size(), 10u);
+          for (size_t j = 0; j < one.size(); ++j) {
+            EXPECT_EQ(outs[i][j].id, one[j].id) << "query " << i << " rank " << j << " mode " << mode;
+            EXPECT_EQ(outs[i][j].distance, one[j].distance);
+            EXPECT_EQ(outs[i][j].payload, one[j].payload);
+            EXPECT_NE(outs[i][j].id.num() % 7, 0u) << "deleted id returned";
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(ShardTest, RecallUnderChurnWithSealingAndCompaction) {

@@ -43,6 +43,7 @@
 #include "ground_truth.h"
 #include "peers.h"
 #include "report.h"
+#include "kafka_bench.h"
 #include "serve_bench.h"
 #include "stream_bench.h"
 
@@ -1026,6 +1027,7 @@ int main(int argc, char** argv) {
 
   vecstream::bench::add_stream_commands(app);  // `stream`, `stream-runbook` (stream_bench.h)
   vecstream::bench::add_serve_commands(app);   // `serve` (serve_bench.h)
+  vecstream::bench::add_kafka_commands(app);   // `kafka` (kafka_bench.h)
 
   CLI11_PARSE(app, argc, argv);
 

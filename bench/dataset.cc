@@ -14,42 +14,6 @@
 namespace vecstream::bench {
 namespace {
 
-constexpr uint32_t kIdx3Magic = 0x00000803;  // 0x08 = unsigned byte, 0x03 = three dimensions
-// No image set we load comes near this; a garbage header must not trigger a huge allocation.
-constexpr uint64_t kMaxIdx3Bytes = uint64_t{1} << 34;
-
-struct GzCloser {
-  void operator()(gzFile_s* f) const { gzclose(f); }
-};
-using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
-
-/// Reads exactly `len` bytes unless the stream ends first; *got says how many arrived.
-Status gz_read_fully(gzFile f, const std::string& path, void* buf, size_t len, size_t* got) {
-  auto* p = static_cast<unsigned char*>(buf);
-  *got = 0;
-  while (*got < len) {
-    // gzread takes an unsigned length and returns an int: read in chunks well below INT_MAX.
-    const unsigned chunk = static_cast<unsigned>(std::min<size_t>(len - *got, 1u << 30));
-    const int r = gzread(f, p + *got, chunk);
-    if (r < 0) {
-      int errnum = 0;
-      const char* msg = gzerror(f, &errnum);
-      // zlib's message already starts with the path.
-      std::string what = msg != nullptr ? msg : path + ": gzread failed";
-      // Z_ERRNO: the OS refused the read; anything else: the compressed stream is damaged.
-      return errnum == Z_ERRNO ? Status::io_error(std::move(what))
-                               : Status::corruption(std::move(what));
-    }
-    if (r == 0) break;  // end of stream
-    *got += static_cast<size_t>(r);
-  }
-  return Status::ok();
-}
-
-uint32_t load_be32(const unsigned char* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
-
 /// Uniform double in [0, 1) from the top 53 bits: exact, and the same on every platform.
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
@@ -79,52 +43,6 @@ class NormalSource {
 };
 
 }  // namespace
-
-Result<Idx3Images> read_idx3(const std::string& path) {
-  GzFile f(gzopen(path.c_str(), "rb"));
-  if (!f) return Status::io_error("cannot open " + path);
-  gzbuffer(f.get(), 1u << 20);
-
-  unsigned char header[16];
-  size_t got = 0;
-  VS_RETURN_IF_ERROR(gz_read_fully(f.get(), path, header, sizeof(header), &got));
-  if (got < sizeof(header)) {
-    return Status::corruption(path + ": truncated idx3 header (" + std::to_string(got) +
-                              " of 16 bytes)");
-  }
-  const uint32_t magic = load_be32(header);
-  if (magic != kIdx3Magic) {
-    char buf[96];
-    std::snprintf(buf, sizeof(buf), ": bad idx3 magic 0x%08x (want 0x%08x: u8 images, 3 dims)",
-                  magic, kIdx3Magic);
-    return Status::corruption(path + buf);
-  }
-  Idx3Images img;
-  img.count = load_be32(header + 4);
-  img.rows = load_be32(header + 8);
-  img.cols = load_be32(header + 12);
-  const uint64_t total = uint64_t{img.count} * img.rows * img.cols;
-  if (img.count == 0 || img.rows == 0 || img.cols == 0 || total > kMaxIdx3Bytes) {
-    return Status::corruption(path + ": implausible idx3 dimensions " + std::to_string(img.count) +
-                              " x " + std::to_string(img.rows) + " x " + std::to_string(img.cols));
-  }
-
-  std::vector<unsigned char> raw(total);
-  VS_RETURN_IF_ERROR(gz_read_fully(f.get(), path, raw.data(), raw.size(), &got));
-  if (got < total) {
-    return Status::corruption(path + ": truncated idx3 pixel data: header announces " +
-                              std::to_string(total) + " bytes, file holds " + std::to_string(got));
-  }
-  // One more read makes zlib reach the gzip trailer and check its CRC-32 and length, so a damaged
-  // stream that still inflated to the right size is caught; it also rejects trailing bytes.
-  unsigned char extra = 0;
-  VS_RETURN_IF_ERROR(gz_read_fully(f.get(), path, &extra, 1, &got));
-  if (got != 0) return Status::corruption(path + ": trailing bytes after the idx3 pixel data");
-  img.pixels.resize(total);
-  std::transform(raw.begin(), raw.end(), img.pixels.begin(),
-                 [](unsigned char b) { return static_cast<float>(b); });
-  return img;
-}
 
 Result<Dataset> load_fashion_mnist(const std::string& data_dir) {
   auto base = read_idx3(data_dir + "/train-images-idx3-ubyte.gz");

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "app/corpus.h"
 #include "core/metric.h"
 #include "core/status.h"
 
@@ -25,20 +26,9 @@ struct Dataset {
   Metric metric = Metric::kL2;
 };
 
-/// Pixels of one idx3-ubyte file (gzip-compressed or plain; zlib reads both): `count` images of
-/// `rows` x `cols` uint8 pixels, returned as floats 0..255.
-struct Idx3Images {
-  size_t count = 0;
-  size_t rows = 0;
-  size_t cols = 0;
-  std::vector<float> pixels;  // count * rows * cols
-};
-
-/// Reads an idx3-ubyte(.gz) file. Layout (all integers big-endian):
-///   u32 magic = 0x00000803 | u32 count | u32 rows | u32 cols | count*rows*cols u8 pixels
-/// Errors: IO_ERROR if the file cannot be opened or read; CORRUPTION for a damaged gzip stream, a
-/// bad magic, implausible dimensions or a truncated header or pixel block.
-Result<Idx3Images> read_idx3(const std::string& path);
+// Fashion-MNIST's files are read by app/corpus.h (shared with the demo).
+using vecstream::Idx3Images;
+using vecstream::read_idx3;
 
 /// The ann-benchmarks "fashion-mnist-784-euclidean" set: train (60000) as base, t10k (10000) as
 /// queries, 784-d pixel values as floats, L2. `data_dir` holds train-images-idx3-ubyte.gz and

@@ -1,6 +1,12 @@
-// vecstream: the command. Sub-commands grow with the layers; today:
-//   vecstream bench ann ...   the ANN benchmark (runs the sibling `vecstream-bench` program, which
-//                             holds the peer libraries so this binary never links them)
+// vecstream: the command. Sub-commands:
+//   vecstream demo            the whole stream on one machine (app/demo_command.h)
+//   vecstream serve           the server (app/serve_command.h), with Kafka ingestion if configured
+//   vecstream query|upsert|collections   clients of a running server
+//   vecstream kafka-dev       a Kafka-protocol development broker
+//   vecstream embed-server    the EmbeddingService over gRPC
+//   vecstream snapshot create|restore
+//   vecstream bench ann|stream|serve|kafka ...   benchmarks (run the sibling `vecstream-bench`
+//                             program, which holds the peer libraries so this binary never links them)
 //   vecstream info            CPU SIMD level, build facts
 #include <CLI/CLI.hpp>
 #include <unistd.h>
@@ -13,6 +19,7 @@
 
 #include "core/distance.h"
 #include "app/client_command.h"
+#include "app/demo_command.h"
 #include "app/kafka_dev_command.h"
 #include "app/embed_server_command.h"
 #include "app/serve_command.h"
@@ -129,6 +136,20 @@ int main(int argc, char** argv) {
   embed_server->add_option("--max-request-bytes", embed_args.max_request_bytes, "document bytes per request")->capture_default_str();
   embed_server->add_option("--grace-ms", embed_args.grace_ms, "at SIGTERM, time for requests in flight")->capture_default_str();
 
+  auto* demo = app.add_subcommand(
+      "demo", "The whole stream on this machine: a Kafka-protocol broker, the server, producers of real "
+              "corpora (WordNet glosses as text, Fashion-MNIST vectors), a query load, live figures; Ctrl-C stops");
+  vecstream::DemoArgs demo_args;
+  demo->add_option("--duration", demo_args.duration_s, "Seconds to run (0 = until Ctrl-C)")->capture_default_str();
+  demo->add_option("--images-per-s", demo_args.images_per_s, "Fashion-MNIST vectors produced per second")->capture_default_str();
+  demo->add_option("--articles-per-s", demo_args.articles_per_s, "WordNet glosses (text) produced per second")->capture_default_str();
+  demo->add_option("--delete-share", demo_args.delete_share, "Deletes of earlier images per image upsert")->capture_default_str();
+  demo->add_option("--query-threads", demo_args.query_threads, "Closed-loop REST query clients")->capture_default_str();
+  demo->add_option("--interval", demo_args.interval_s, "Seconds between progress lines")->capture_default_str();
+  demo->add_option("--data-dir", demo_args.data_dir, "Keep the data and logs here (default: a temporary directory, removed)");
+  demo->add_option("--fashion-dir", demo_args.fashion_dir, "Fashion-MNIST idx files (default: Debian's dataset-fashion-mnist)");
+  demo->add_option("--wordnet", demo_args.wordnet_file, "WordNet data.noun (default: Debian's wordnet-base)");
+
   auto* snapshot = app.add_subcommand("snapshot", "Back up or restore a collection");
   snapshot->require_subcommand(1);
   std::string snap_collection, snap_dir;
@@ -157,6 +178,7 @@ int main(int argc, char** argv) {
   if (client.parsed()) return client.run();
   if (kafka_dev->parsed()) return vecstream::run_kafka_dev(kafka_dev_args);
   if (embed_server->parsed()) return vecstream::run_embed_server(embed_args);
+  if (demo->parsed()) return vecstream::run_demo(demo_args);
   if (snap_create->parsed()) return snapshot_create(snap_collection, snap_dir);
   if (snap_restore->parsed()) return snapshot_restore(snap_dir, snap_collection);
   if (info->parsed()) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "app/stream_ingest.h"
 #include "embed/embedder_factory.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -137,6 +138,19 @@ int run_serve(const ServeArgs& args) {
                                      {"tls", !config->grpc.tls_cert.empty()},
                                      {"mutual_tls", !config->grpc.client_ca.empty()}});
   }
+  std::unique_ptr<StreamIngest> ingest;
+  if (config->kafka.enabled()) {
+    auto in = StreamIngest::start(config->kafka, catalog->get(), embedder.get(), &metrics);
+    if (!in.is_ok()) {
+      if (grpc) grpc->stop(std::chrono::milliseconds(0));
+      if (rest) rest->stop();
+      return fail("cannot start Kafka ingestion", in.status());
+    }
+    ingest = std::move(*in);
+    obs::log_info("kafka ingestion configured",
+                  {{"bootstrap_servers", config->kafka.source.bootstrap_servers},
+                   {"topics", config->kafka_json()["topics"].get<std::string>()}});
+  }
   ready = true;
   std::printf("vecstream serving: REST %s:%d, gRPC %s (port %d); SIGTERM to stop\n",
               config->http.host.c_str(), rest ? rest->port() : 0, config->grpc.address.c_str(),
@@ -154,6 +168,7 @@ int run_serve(const ServeArgs& args) {
   ready = false;
   if (grpc) grpc->stop(std::chrono::milliseconds(config->shutdown_grace_ms));
   if (rest) rest->stop();
+  ingest.reset();  // leaves the consumer group; no write after this
   Status st = (*catalog)->close();
   if (!st.is_ok()) return fail("checkpoint at shutdown", st);
   obs::log_info("stopped cleanly");

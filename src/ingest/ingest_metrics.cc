@@ -26,6 +26,10 @@ Result<IngestMetrics> IngestMetrics::register_in(obs::MetricsRegistry& r) {
   VS_FAMILY(batch_apply, r.histogram_family("vecstream_ingest_batch_apply_seconds",
                                             "Time to decode, dead-letter and write one partition batch",
                                             {"topic"}));
+  VS_FAMILY(embedding,
+            r.histogram_family("vecstream_ingest_embedding_seconds",
+                               "Time of one call to the embedding stage for a batch's texts",
+                               {"topic"}, obs::exponential_buckets(0.0001, 2.0, 20)));
   VS_FAMILY(pauses, r.counter_family("vecstream_ingest_partition_pauses_total",
                                      "Partitions paused for back-pressure", {"topic"}));
   VS_FAMILY(rejections, r.counter_family("vecstream_ingest_write_rejections_total",

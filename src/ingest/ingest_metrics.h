@@ -8,6 +8,8 @@
 //   vecstream_ingest_freshness_seconds{topic}                 event time ("ts", else the Kafka
 //                                                             timestamp) to applied (searchable)
 //   vecstream_ingest_batch_apply_seconds{topic}               decode + dead-letter + shard writes
+//   vecstream_ingest_embedding_seconds{topic}                 one embedding call (the texts of a
+//                                                             batch), failed calls included
 //   vecstream_ingest_partition_pauses_total{topic}            partitions paused for back-pressure
 //   vecstream_ingest_write_rejections_total{topic}            shard writes refused (RESOURCE_EXHAUSTED)
 //   vecstream_ingest_paused_partitions{topic}                 partitions paused now
@@ -26,6 +28,7 @@ struct IngestMetrics {
   obs::Family<obs::Gauge>* lag = nullptr;
   obs::Family<obs::Histogram>* freshness = nullptr;
   obs::Family<obs::Histogram>* batch_apply = nullptr;
+  obs::Family<obs::Histogram>* embedding = nullptr;
   obs::Family<obs::Counter>* pauses = nullptr;
   obs::Family<obs::Counter>* rejections = nullptr;
   obs::Family<obs::Gauge>* paused = nullptr;

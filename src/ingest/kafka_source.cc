@@ -87,6 +87,7 @@ struct KafkaSource::Impl {
   obs::Counter* events_counter = nullptr;
   obs::Histogram* freshness_hist = nullptr;
   obs::Histogram* apply_hist = nullptr;
+  obs::Histogram* embedding_hist = nullptr;
   obs::Counter* pauses_counter = nullptr;
   obs::Counter* rejections_counter = nullptr;
   obs::Gauge* paused_gauge = nullptr;
@@ -147,7 +148,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const KafkaSourceOption
                                                          obs::MetricsRegistry* metrics) {
   VS_RETURN_IF_ERROR(options.validate());
   if (collection == nullptr) return Status::invalid_argument("kafka source: no collection");
-  if (auto d = make_event_decoder(options.format); !d.is_ok()) {
+  if (auto d = make_event_decoder(options.decoder_options()); !d.is_ok()) {
     return Status::invalid_argument("kafka source: format: " + d.status().message());
   }
   auto impl = std::make_unique<Impl>();
@@ -163,6 +164,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const KafkaSourceOption
   impl->events_counter = &impl->metrics.events->with({topic});
   impl->freshness_hist = &impl->metrics.freshness->with({topic});
   impl->apply_hist = &impl->metrics.batch_apply->with({topic});
+  impl->embedding_hist = &impl->metrics.embedding->with({topic});
   impl->pauses_counter = &impl->metrics.pauses->with({topic});
   impl->rejections_counter = &impl->metrics.rejections->with({topic});
   impl->paused_gauge = &impl->metrics.paused->with({topic});
@@ -227,7 +229,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const KafkaSourceOption
                              ? options.apply_threads
                              : std::min<size_t>(static_cast<size_t>(*partitions), 4);
   for (size_t t = 0; t < threads; ++t) {
-    auto d = make_event_decoder(options.format);
+    auto d = make_event_decoder(options.decoder_options());
     if (!d.is_ok()) return d.status();
     impl->decoders.push_back(std::move(*d));
   }
@@ -591,23 +593,45 @@ JobOutcome KafkaSource::Impl::prepare(size_t thread, Partition& p, Batch& b) {
     } else {
       std::vector<std::string> texts;
       for (size_t i : need_text) texts.push_back(*b.items[i].event.text);
-      auto vectors = embedder(texts);
-      if (!vectors.is_ok() && vectors.status().code() != StatusCode::kInvalidArgument) {
+      // Embedders are all-or-nothing: when a batch is refused (INVALID_ARGUMENT), each text is
+      // embedded on its own so that only the refused ones become dead letters.
+      auto embed = [&](const std::vector<std::string>& t) {
+        const auto start = std::chrono::steady_clock::now();
+        auto r = embedder(t);
+        embedding_hist->observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        if (r.is_ok() && r->size() != t.size()) {
+          return Result<std::vector<std::vector<float>>>(
+              Status::internal("embedder returned " + std::to_string(r->size()) + " vectors for " +
+                               std::to_string(t.size()) + " texts"));
+        }
+        return r;
+      };
+      auto retry_later = [&](const Status& st) {
         obs::log_warn("embedding failed; batch retried",
-                      {{"topic", opts.topic}, {"partition", p.id}, {"error", vectors.status().to_string()}});
+                      {{"topic", opts.topic}, {"partition", p.id}, {"error", st.to_string()}});
         return JobOutcome::kRetry;
+      };
+      auto vectors = embed(texts);
+      if (!vectors.is_ok() && vectors.status().code() != StatusCode::kInvalidArgument) {
+        return retry_later(vectors.status());
       }
-      for (size_t k = 0; k < need_text.size(); ++k) {
-        Item& it = b.items[need_text[k]];
-        if (!vectors.is_ok()) {
-          it.error = Status::invalid_argument("embedding: " + vectors.status().message());
-          it.kind = "embedding";
-        } else if (vectors->size() != texts.size()) {
-          it.error = Status::internal("embedder returned " + std::to_string(vectors->size()) +
-                                      " vectors for " + std::to_string(texts.size()) + " texts");
-          it.kind = "embedding";
-        } else {
-          it.event.vector = std::move((*vectors)[k]);
+      if (vectors.is_ok()) {
+        for (size_t k = 0; k < need_text.size(); ++k) {
+          b.items[need_text[k]].event.vector = std::move((*vectors)[k]);
+        }
+      } else {
+        for (size_t k = 0; k < need_text.size(); ++k) {
+          Item& it = b.items[need_text[k]];
+          auto one = texts.size() == 1 ? vectors : embed({texts[k]});
+          if (one.is_ok()) {
+            it.event.vector = std::move((*one)[0]);
+          } else if (one.status().code() == StatusCode::kInvalidArgument) {
+            it.error = Status::invalid_argument("embedding: " + one.status().message());
+            it.kind = "embedding";
+          } else {
+            return retry_later(one.status());
+          }
         }
       }
     }

@@ -30,6 +30,14 @@ std::string KafkaSourceOptions::dead_letter_topic() const {
   return dlq_topic.empty() ? topic + ".dlq" : dlq_topic;
 }
 
+EventDecoderOptions KafkaSourceOptions::decoder_options() const {
+  EventDecoderOptions o;
+  o.format = format;
+  o.avro.schema_dir = avro_schema_dir;
+  o.avro.reader_schema_file = avro_reader_schema;
+  return o;
+}
+
 Status KafkaSourceOptions::validate() const {
   if (bootstrap_servers.empty()) return bad("bootstrap_servers", "is required");
   if (group_id.empty()) return bad("group_id", "is required");
@@ -37,6 +45,13 @@ Status KafkaSourceOptions::validate() const {
   VS_RETURN_IF_ERROR(check_topic_name("dlq_topic", dead_letter_topic()));
   if (dead_letter_topic() == topic) return bad("dlq_topic", "must differ from topic");
   if (format.empty()) return bad("format", "is required");
+  if (format != "json" && format != "protobuf" && format != "avro") {
+    return bad("format", "\"" + format + "\" is not a known event format (json, protobuf, avro)");
+  }
+  if (format == "avro" && avro_schema_dir.empty()) {
+    return bad("avro_schema_dir", "is required when format is \"avro\" (the directory of writer "
+                                  "schemas, one <schema id>.avsc each)");
+  }
   if (batch_max_events < 1 || batch_max_events > 10000) {
     return bad("batch_max_events", "must be in [1, 10000]");
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "ingest/event_decoder.h"
 
 namespace vecstream {
 
@@ -17,7 +18,12 @@ struct KafkaSourceOptions {
   std::string group_id;           // consumer group (group.id); required
   std::string topic;              // the event topic; its partition count must equal the shards
   std::string dlq_topic;          // dead-letter topic; empty = "<topic>.dlq"; must exist
-  std::string format = "json";    // event format: "json" or "protobuf" (event_decoder.h)
+  std::string format = "json";    // event format: "json", "protobuf" or "avro" (event_decoder.h)
+  // Format "avro" (avro_event_decoder.h): the directory of writer schemas, one <schema id>.avsc
+  // per id of the Confluent framing (required), and the reader schema (empty = the built-in one,
+  // proto/avro/stream_event.avsc).
+  std::string avro_schema_dir;
+  std::string avro_reader_schema;
 
   // A partition's fetched events are applied as one batch when it holds batch_max_events, or
   // when its oldest event has waited batch_max_ms.
@@ -47,6 +53,8 @@ struct KafkaSourceOptions {
   Status validate() const;
   /// dlq_topic, or "<topic>.dlq".
   std::string dead_letter_topic() const;
+  /// What make_event_decoder() needs: format and, for "avro", its schemas.
+  EventDecoderOptions decoder_options() const;
 };
 
 /// Kafka's rule for topic names: 1-249 characters of [A-Za-z0-9._-], not "." or "..".

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "embed/embedder.h"
 
 namespace vecstream {
 
@@ -17,5 +18,10 @@ namespace vecstream {
 /// error is taken as transient (the batch is retried later, its partition paused meanwhile).
 using TextEmbedder =
     std::function<Result<std::vector<std::vector<float>>>(const std::vector<std::string>& texts)>;
+
+/// The hook for an Embedder (embed/embedder.h; thread-safe by its contract), which must outlive
+/// the hook; null for a null embedder. All or nothing, as Embedder::embed: the source embeds a
+/// refused batch's texts one by one to find the bad ones.
+TextEmbedder make_text_embedder(Embedder* embedder);
 
 }  // namespace vecstream

@@ -55,13 +55,67 @@ const KeySpec kKeys[] = {
     {"embedder.lowercase", Kind::kBool, 0, 0, "fasttext: lower-case ASCII before lookup"},
     {"embedder.address", Kind::kString, 0, 0, "remote: EmbeddingService host:port"},
     {"embedder.timeout_ms", Kind::kInt, 1, 600000, "remote: deadline of one embedding call"},
+    {"kafka.bootstrap_servers", Kind::kString, 0, 0, "Kafka brokers host:port,... (empty = no ingestion)"},
+    {"kafka.group_id", Kind::kString, 0, 0, "consumer group"},
+    {"kafka.topics", Kind::kString, 0, 0, "topic[=collection],...: partition p feeds shard p"},
+    {"kafka.format", Kind::kString, 0, 0, "event format: json | protobuf | avro"},
+    {"kafka.avro_schema_dir", Kind::kString, 0, 0, "avro: writer schemas <schema-id>.avsc"},
+    {"kafka.avro_reader_schema", Kind::kString, 0, 0, "avro: reader schema file (empty = built-in)"},
+    {"kafka.batch_max_events", Kind::kInt, 1, 10000, "events applied as one shard write at most"},
+    {"kafka.batch_max_ms", Kind::kInt, 1, 60000, "longest wait to fill a batch"},
+    {"kafka.max_queued_events", Kind::kInt, 1, 10000000, "per partition; beyond it fetching pauses"},
+    {"kafka.apply_threads", Kind::kInt, 0, 64, "decode/embed/write threads (0 = min(partitions, 4))"},
+    {"kafka.initial_offset", Kind::kString, 0, 0, "earliest | latest, for partitions never applied"},
+    {"kafka.embed_text", Kind::kBool, 0, 0, "embed events that carry text with the server's embedder"},
 };
+
+constexpr const char* kKafkaProperties = "kafka.properties.";
 
 const KeySpec* find_key(const std::string& path) {
   for (const KeySpec& k : kKeys) {
     if (path == k.path) return &k;
   }
+  // librdkafka's own properties pass through as strings; librdkafka checks them.
+  static const KeySpec kProperty{kKafkaProperties, Kind::kString, 0, 0, "librdkafka property"};
+  if (path.rfind(kKafkaProperties, 0) == 0 && path.size() > std::strlen(kKafkaProperties)) {
+    return &kProperty;
+  }
   return nullptr;
+}
+
+// "a,b=c" -> {a -> a}, {b -> c}.
+Status parse_topics(const std::string& text, std::vector<ServerConfig::Kafka::Topic>* out) {
+  out->clear();
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t comma = text.find(',', i);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(i, comma - i);
+    i = comma + 1;
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) {
+      if (comma == text.size() && out->empty() && text.find_first_not_of(' ') == std::string::npos) break;
+      return Status::invalid_argument("kafka.topics: empty entry in \"" + text + "\"");
+    }
+    ServerConfig::Kafka::Topic t;
+    const size_t eq = item.find('=');
+    t.topic = item.substr(0, eq);
+    t.collection = eq == std::string::npos ? t.topic : item.substr(eq + 1);
+    VS_RETURN_IF_ERROR(check_topic_name("kafka.topics", t.topic));
+    if (t.collection.empty()) {
+      return Status::invalid_argument("kafka.topics: empty collection name for topic " + t.topic);
+    }
+    for (const auto& other : *out) {
+      if (other.topic == t.topic) return Status::invalid_argument("kafka.topics: topic " + t.topic + " given twice");
+      if (other.collection == t.collection) {
+        return Status::invalid_argument("kafka.topics: collection " + t.collection +
+                                        " fed by two topics (" + other.topic + ", " + t.topic + ")");
+      }
+    }
+    out->push_back(std::move(t));
+  }
+  return Status::ok();
 }
 
 // Flattens {"http": {"port": 1}} into {"http.port": 1}; api_keys stays a list.
@@ -158,7 +212,7 @@ Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const c
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     // Match VECSTREAM_HTTP_PORT to "http.port": try each section prefix.
     std::string path = name;
-    for (const char* section : {"http_", "grpc_", "query_", "cache_", "embedder_"}) {
+    for (const char* section : {"http_", "grpc_", "query_", "cache_", "embedder_", "kafka_"}) {
       if (name.rfind(section, 0) == 0) {
         path = std::string(section, std::strlen(section) - 1) + "." + name.substr(std::strlen(section));
       }
@@ -241,9 +295,56 @@ Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const c
   if (c.embedder_kind == "remote" && c.embedder.address.empty()) {
     return Status::invalid_argument("embedder.address: kind remote needs host:port");
   }
+
+  KafkaSourceOptions& ks = c.kafka.source;
+  ks.group_id = "vecstream";
+  std::string topics;
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.bootstrap_servers", &ks.bootstrap_servers));
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.group_id", &ks.group_id));
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.topics", &topics));
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.format", &ks.format));
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.avro_schema_dir", &ks.avro_schema_dir));
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.avro_reader_schema", &ks.avro_reader_schema));
+  VS_RETURN_IF_ERROR(take_int(flat, "kafka.batch_max_events", &ks.batch_max_events));
+  VS_RETURN_IF_ERROR(take_int(flat, "kafka.batch_max_ms", &ks.batch_max_ms));
+  VS_RETURN_IF_ERROR(take_int(flat, "kafka.max_queued_events", &ks.max_queued_events));
+  VS_RETURN_IF_ERROR(take_int(flat, "kafka.apply_threads", &ks.apply_threads));
+  VS_RETURN_IF_ERROR(take_string(flat, "kafka.initial_offset", &ks.initial_offset));
+  VS_RETURN_IF_ERROR(take_bool(flat, "kafka.embed_text", &c.kafka.embed_text));
+  for (auto it = flat.begin(); it != flat.end(); ++it) {
+    if (it.key().rfind(kKafkaProperties, 0) != 0) continue;
+    const std::string name = it.key().substr(std::strlen(kKafkaProperties));
+    if (it.value().is_string()) {
+      ks.properties[name] = it.value().get<std::string>();
+    } else if (it.value().is_number() || it.value().is_boolean()) {
+      ks.properties[name] = it.value().dump();  // TOML 3000 or true: librdkafka wants text
+    } else {
+      return Status::invalid_argument(it.key() + ": must be a string, number or bool");
+    }
+  }
+  VS_RETURN_IF_ERROR(parse_topics(topics, &c.kafka.topics));
+  if (c.kafka.enabled() == ks.bootstrap_servers.empty()) {
+    return Status::invalid_argument(ks.bootstrap_servers.empty()
+                                        ? "kafka.topics needs kafka.bootstrap_servers"
+                                        : "kafka.bootstrap_servers needs kafka.topics");
+  }
+  for (const auto& t : c.kafka.topics) {
+    VS_RETURN_IF_ERROR(c.kafka.options_for(t).validate());
+  }
+  if (c.kafka.enabled() && c.kafka.embed_text && c.embedder_kind == "none") {
+    c.kafka.embed_text = false;  // text events become dead letters: "no embedder configured"
+  }
+
   if (!api_keys.is_array()) return Status::invalid_argument("api_keys: must be an array of tables");
   c.api_keys = api_keys;
   return c;
+}
+
+KafkaSourceOptions ServerConfig::Kafka::options_for(const Topic& t) const {
+  KafkaSourceOptions o = source;
+  o.topic = t.topic;
+  o.dlq_topic.clear();
+  return o;
 }
 
 Result<ServerConfig> ServerConfig::load(const std::string& toml_path, const char* const* env,
@@ -265,6 +366,27 @@ Result<ServerConfig> ServerConfig::load(const std::string& toml_path, const char
     return Status(c.status().code(), toml_path + ": " + c.status().message());
   }
   return c;
+}
+
+nlohmann::json ServerConfig::kafka_json() const {
+  const KafkaSourceOptions& s = kafka.source;
+  std::string topics;
+  for (const auto& t : kafka.topics) {
+    if (!topics.empty()) topics += ",";
+    topics += t.topic + (t.collection == t.topic ? "" : "=" + t.collection);
+  }
+  nlohmann::json props = nlohmann::json::object();
+  for (const auto& [k, v] : s.properties) {
+    const bool secret = k.find("password") != std::string::npos || k.find("secret") != std::string::npos ||
+                        k.find("sasl.oauthbearer.config") != std::string::npos;
+    props[k] = secret ? "***" : v;
+  }
+  return {{"bootstrap_servers", s.bootstrap_servers}, {"group_id", s.group_id}, {"topics", topics},
+          {"format", s.format}, {"avro_schema_dir", s.avro_schema_dir},
+          {"avro_reader_schema", s.avro_reader_schema}, {"batch_max_events", s.batch_max_events},
+          {"batch_max_ms", s.batch_max_ms}, {"max_queued_events", s.max_queued_events},
+          {"apply_threads", s.apply_threads}, {"initial_offset", s.initial_offset},
+          {"embed_text", kafka.embed_text}, {"properties", props}};
 }
 
 nlohmann::json ServerConfig::to_json() const {
@@ -295,6 +417,7 @@ nlohmann::json ServerConfig::to_json() const {
           {"embedder", {{"kind", embedder_kind}, {"dim", embedder.dim}, {"seed", embedder.seed},
                         {"model", embedder.model}, {"lowercase", embedder.lowercase},
                         {"address", embedder.address}, {"timeout_ms", embedder.timeout_ms}}},
+          {"kafka", kafka_json()},
           {"api_keys", keys}};
 }
 
@@ -306,6 +429,7 @@ std::string ServerConfig::describe_keys() {
                   k.kind == Kind::kString ? "string" : k.kind == Kind::kInt ? "integer" : "bool", k.help);
     out += line;
   }
+  out += "  kafka.properties.NAME      string  any librdkafka property (sasl.*, ssl.*, ...)\n";
   out += "  [[api_keys]]               table   name, key (>= 16 chars), role read|write|admin, collections\n";
   return out;
 }

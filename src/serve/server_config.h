@@ -18,6 +18,11 @@
 //           redis_prefix
 //   [embedder] kind (none | hashing | fasttext | remote), dim, seed, model, lowercase, address,
 //           timeout_ms — the embedder of text queries ({"text": ...} instead of a vector)
+//   [kafka] bootstrap_servers, group_id, topics ("topic[=collection],..."), format, avro_schema_dir,
+//           avro_reader_schema, batch_max_events, batch_max_ms, max_queued_events, apply_threads,
+//           initial_offset, embed_text — streaming ingestion (ingest/kafka_source.h); off while
+//           bootstrap_servers is empty
+//   [kafka.properties] any librdkafka property (security.protocol, sasl.*, ssl.*, ...), as strings
 //   [[api_keys]] name, key, role (read | write | admin), collections = [...]
 #pragma once
 
@@ -29,6 +34,7 @@
 
 #include "core/status.h"
 #include "embed/embedder_factory.h"
+#include "ingest/kafka_source_options.h"
 #include "serve/service.h"
 
 namespace vecstream {
@@ -71,6 +77,23 @@ struct ServerConfig {
   std::string embedder_kind = "hashing";
   EmbedderSpec embedder;  // its parameters (embedder.kind mirrors embedder_kind unless "none")
 
+  /// Streaming ingestion from Kafka: one KafkaSource per topic, each feeding its collection.
+  struct Kafka {
+    struct Topic {
+      std::string topic;
+      std::string collection;  // defaults to the topic's name
+    };
+    std::vector<Topic> topics;  // empty = no Kafka ingestion
+    /// Everything but topic: bootstrap_servers, group_id, format, batching, properties, ...
+    KafkaSourceOptions source;
+    /// Events that carry text and no vector go through the server's embedder (embedder.*).
+    bool embed_text = true;
+
+    bool enabled() const { return !topics.empty(); }
+    /// The options of one topic's source (dead letters go to "<topic>.dlq").
+    KafkaSourceOptions options_for(const Topic& t) const;
+  } kafka;
+
   nlohmann::json api_keys = nlohmann::json::array();
 
   /// Builds the configuration from a TOML file (empty path = none), the process environment
@@ -82,6 +105,8 @@ struct ServerConfig {
                                         const std::vector<std::string>& overrides);
   /// The effective configuration (API keys masked), for logs and `serve --print-config`.
   nlohmann::json to_json() const;
+  /// The [kafka] part of to_json() (secret-looking properties masked).
+  nlohmann::json kafka_json() const;
   /// One line per key: name, type, default — the text of `vecstream serve --help`.
   static std::string describe_keys();
 };

@@ -88,10 +88,13 @@ class ServeProcess {
   /// Starts `binary serve` with a new data directory and OS-chosen loopback ports, plus
   /// `extra_args` (e.g. {"--config", FILE} or {"--set", "query.max_k=5"}). started() tells
   /// whether it came up; log() holds its output either way.
+  /// `data_dir`: the server's data directory (empty = a new one of its own); a restarted server
+  /// is a new ServeProcess on the same directory.
   explicit ServeProcess(const std::string& binary, std::vector<std::string> extra_args = {},
-                        bool tls = false)
+                        bool tls = false, const std::string& data_dir = "")
       : tls_(tls) {
-    std::vector<std::string> args = {binary, "serve", "--data-dir", dir_ / "data",
+    std::vector<std::string> args = {binary, "serve", "--data-dir",
+                                     data_dir.empty() ? dir_ / "data" : data_dir,
                                      "--http-port", "0", "--grpc-address", "127.0.0.1:0",
                                      "--set", "log_level=warn", "--set", "cache.kind=lru"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -143,6 +146,15 @@ class ServeProcess {
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   /// What the server printed so far (stdout and stderr), for failure messages.
   std::string log() const { return read_text_file(out_path()) + read_text_file(err_path()); }
+
+  /// kill -9: no shutdown, no checkpoint; what was acknowledged must survive (crash tests).
+  void kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
 
   /// SIGTERM, then waits (up to 60 s, then SIGKILL). The server's exit status, -1 if it was
   /// killed by a signal or never ran.

@@ -5,6 +5,8 @@
 // data.noun line: offset lex_filenum ss_type w_cnt word lex_id ... p_cnt [ptr offset pos st]... | gloss
 #pragma once
 
+#include "app/corpus.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <fstream>
@@ -15,53 +17,14 @@
 
 namespace vecstream::testing {
 
-inline constexpr const char* kWordNetNouns = "/usr/share/wordnet/data.noun";
+// The corpus reader itself is the one the demo uses (app/corpus.h).
+using vecstream::kWordNetNouns;
+using Synset = WordNetSynset;
 
-struct Synset {
-  std::string offset;
-  std::vector<std::string> hypernyms;  // offsets of '@' (and '@i') noun targets
-  std::string gloss;                   // the definition, without the quoted examples
-};
-
-/// Up to `max` synsets in file order; empty when the file is missing. Parsed by hand (no stream
-/// per line): the whole file is 82 000 lines and the sanitizer builds read it too.
+/// Up to `max` synsets in file order; empty when the file is missing.
 inline std::vector<Synset> load_noun_synsets(size_t max = static_cast<size_t>(-1)) {
-  std::vector<Synset> out;
-  std::ifstream in(kWordNetNouns);
-  std::string line;
-  std::vector<std::string_view> fields;
-  while (out.size() < max && std::getline(in, line)) {
-    if (line.empty() || line[0] == ' ') continue;  // licence header
-    const size_t bar = line.find(" | ");
-    if (bar == std::string::npos) continue;
-    fields.clear();
-    const std::string_view head(line.data(), bar);
-    for (size_t i = 0; i < head.size();) {
-      const size_t sp = head.find(' ', i);
-      const size_t end = sp == std::string_view::npos ? head.size() : sp;
-      if (end > i) fields.push_back(head.substr(i, end - i));
-      i = end + 1;
-    }
-    if (fields.size() < 5) continue;
-    Synset s;
-    s.offset = std::string(fields[0]);
-    const size_t w_cnt = std::stoul(std::string(fields[3]), nullptr, 16);
-    size_t at = 4 + 2 * w_cnt;  // past the (word, lex_id) pairs
-    if (at >= fields.size()) continue;
-    const size_t p_cnt = std::stoul(std::string(fields[at++]));
-    for (size_t p = 0; p < p_cnt && at + 3 < fields.size(); ++p, at += 4) {
-      if ((fields[at] == "@" || fields[at] == "@i") && fields[at + 2] == "n") {
-        s.hypernyms.emplace_back(fields[at + 1]);
-      }
-    }
-    std::string gloss = line.substr(bar + 3);
-    if (const size_t ex = gloss.find("; \""); ex != std::string::npos) gloss.resize(ex);
-    while (!gloss.empty() && (gloss.back() == ' ' || gloss.back() == ';')) gloss.pop_back();
-    if (gloss.empty()) continue;
-    s.gloss = std::move(gloss);
-    out.push_back(std::move(s));
-  }
-  return out;
+  auto r = load_wordnet_nouns(kWordNetNouns, max);
+  return r.is_ok() ? std::move(*r) : std::vector<Synset>{};
 }
 
 /// Index of each synset by offset.

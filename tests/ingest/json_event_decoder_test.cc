@@ -114,7 +114,7 @@ TEST(JsonEventDecoderTest, BatchKeepsOrderAndIsolatesErrors) {
   ASSERT_TRUE(out[2].is_ok());
   EXPECT_EQ(out[2]->op, EventOp::kDelete);
 
-  auto unknown = make_event_decoder("avro");
+  auto unknown = make_event_decoder("xml");
   ASSERT_FALSE(unknown.is_ok());
   EXPECT_NE(unknown.status().message().find("supported: json"), std::string::npos);
 }

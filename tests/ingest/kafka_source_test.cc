@@ -1,9 +1,12 @@
 // KafkaSource against a real Kafka-protocol broker (librdkafka's mock cluster in its own process):
 // end to end to the exact final state, dead letters of every kind with their reasons, the
-// embedding hook, Protobuf events, back-pressure, rebalancing between two members, and the errors of a partition
+// embedding hook, Protobuf and Avro events, back-pressure, rebalancing between two members, and the errors of a partition
 // count that does not match the shards or a bad configuration.
+#include <avro.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -39,7 +42,8 @@ class BrokerEnvironment : public ::testing::Environment {
     g_broker = new ForkedBroker({{"e2e", 3},      {"e2e.dlq", 1},    {"bad", 2},  {"bad-dlq", 1},
                                  {"text", 1},     {"text.dlq", 1},   {"bp", 2},   {"bp.dlq", 1},
                                  {"rebal", 4},    {"rebal.dlq", 1},  {"three", 3}, {"three.dlq", 1},
-                                 {"nodlq", 2},    {"proto", 2},      {"proto.dlq", 1}});
+                                 {"nodlq", 2},    {"proto", 2},      {"proto.dlq", 1},
+                                 {"avro", 2},     {"avro.dlq", 1}});
   }
   void TearDown() override {
     delete g_broker;
@@ -392,6 +396,18 @@ TEST_F(KafkaSourceTest, TextEventsGoThroughTheEmbedder) {
   EXPECT_EQ(letters[0].headers.at(kDeadLetterErrorHeader), "embedding: text refused");
   EXPECT_EQ(letters[0].headers.at(kDeadLetterOffsetHeader), std::to_string(producer.offset(idx)));
   model.expect_matches(*coll);
+
+  // A refused text in a batch with good ones sinks only itself: the embedder refuses the whole
+  // call, the source embeds text by text, and the good events are applied.
+  send_event(producer, "text", 1, PointId::number(21), R"({"id": 21, "text": "a cat"})");
+  send_event(producer, "text", 1, PointId::number(22), R"({"id": 22, "text": "reject me"})");
+  send_event(producer, "text", 1, PointId::number(23), R"({"id": 23, "text": "hello"})");
+  model.upsert(PointId::number(21), {5, 2, 1}, nullptr);
+  model.upsert(PointId::number(23), {5, 2, 0}, nullptr);
+  ASSERT_TRUE(producer.flush());
+  ASSERT_TRUE(wait_caught_up(**source, producer, "text"));
+  EXPECT_EQ((*source)->stats().dead_lettered, 2u);
+  model.expect_matches(*coll);
 }
 
 // The same stream in Protobuf (format "protobuf"): upserts with string and number ids, payloads,
@@ -451,6 +467,159 @@ TEST_F(KafkaSourceTest, ProtobufEventsReachTheExactFinalState) {
   EXPECT_NE(letters[0].headers.at(kDeadLetterErrorHeader).find("malformed Protobuf"), std::string::npos)
       << letters[0].headers.at(kDeadLetterErrorHeader);
   EXPECT_EQ(letters[0].headers.at(kDeadLetterOffsetHeader), std::to_string(producer.offset(garbage)));
+  EXPECT_TRUE((*source)->stop().is_ok());
+}
+
+// One Avro writer schema: writes events in it (Confluent framing, schema id `id`) with libavro.
+class AvroEventWriter {
+ public:
+  AvroEventWriter(const std::string& schema_json, uint32_t id) : id_(id) {
+    EXPECT_EQ(avro_schema_from_json_length(schema_json.data(), schema_json.size(), &schema_), 0)
+        << avro_strerror();
+    iface_ = avro_generic_class_from_schema(schema_);
+  }
+  ~AvroEventWriter() {
+    avro_value_iface_decref(iface_);
+    avro_schema_decref(schema_);
+  }
+  AvroEventWriter(const AvroEventWriter&) = delete;
+  AvroEventWriter& operator=(const AvroEventWriter&) = delete;
+
+  std::string encode(const PointId& pid, bool del, const std::vector<float>& v,
+                     const nlohmann::json& payload, int64_t ts_ms) {
+    avro_value_t rec;
+    EXPECT_EQ(avro_generic_value_new(iface_, &rec), 0);
+    avro_value_t f;
+    if (pid.is_string()) {
+      f = slot(&rec, "id", AVRO_STRING);
+      avro_value_set_string(&f, pid.str().c_str());
+    } else {
+      f = slot(&rec, "id", AVRO_INT64);
+      avro_value_set_long(&f, static_cast<int64_t>(pid.num()));
+    }
+    f = slot(&rec, "op", AVRO_ENUM);
+    avro_value_set_enum(&f, del ? 1 : 0);
+    for (size_t i = 0; i < avro_schema_record_size(schema_); ++i) {
+      const std::string name = avro_schema_record_field_name(schema_, static_cast<int>(i));
+      if (name == "vector") {
+        f = slot(&rec, "vector", del ? AVRO_NULL : AVRO_ARRAY);
+        for (float x : del ? std::vector<float>{} : v) {
+          avro_value_t e;
+          avro_value_append(&f, &e, nullptr);
+          avro_value_set_float(&e, x);
+        }
+      } else if (name == "payload_json" || name == "text") {
+        const bool given = name == "payload_json" && !del;
+        f = slot(&rec, name.c_str(), given ? AVRO_STRING : AVRO_NULL);
+        if (given) avro_value_set_string(&f, payload.dump().c_str());
+      } else if (name == "ts_ms") {
+        f = slot(&rec, "ts_ms", AVRO_INT64);
+        avro_value_set_long(&f, ts_ms);
+      } else if (name == "source") {
+        f = slot(&rec, "source", AVRO_STRING);
+        avro_value_set_string(&f, "newer-producer");
+      }
+    }
+    std::vector<char> buf(1 << 16);
+    avro_writer_t w = avro_writer_memory(buf.data(), static_cast<int64_t>(buf.size()));
+    EXPECT_EQ(avro_value_write(w, &rec), 0) << avro_strerror();
+    std::string out(1, '\0');
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((id_ >> shift) & 0xff);
+    out.append(buf.data(), static_cast<size_t>(avro_writer_tell(w)));
+    avro_writer_free(w);
+    avro_value_decref(&rec);
+    return out;
+  }
+
+ private:
+  // A field, or its union branch of type `want` (null set to null).
+  static avro_value_t slot(avro_value_t* rec, const char* name, avro_type_t want) {
+    avro_value_t f;
+    EXPECT_EQ(avro_value_get_by_name(rec, name, &f, nullptr), 0) << name;
+    if (avro_value_get_type(&f) != AVRO_UNION) return f;
+    avro_schema_t u = avro_value_get_schema(&f);
+    for (size_t b = 0; b < avro_schema_union_size(u); ++b) {
+      if (avro_typeof(avro_schema_union_branch(u, static_cast<int>(b))) == want) {
+        avro_value_t branch;
+        avro_value_set_branch(&f, static_cast<int>(b), &branch);
+        if (want == AVRO_NULL) avro_value_set_null(&branch);
+        return branch;
+      }
+    }
+    ADD_FAILURE() << "no branch of the wanted type in " << name;
+    return f;
+  }
+
+  uint32_t id_;
+  avro_schema_t schema_ = nullptr;
+  avro_value_iface_t* iface_ = nullptr;
+};
+
+// The same stream in Avro (format "avro"), written by two producer generations into one topic:
+// schema 1, older (id as [string, long], no text or ts_ms), and schema 2, newer (the reader's
+// fields plus one it does not know). Upserts with string and number ids, payloads, deletes and
+// re-upserts, and one message with a schema id the directory lacks, which must become a dead
+// letter while everything around it is applied.
+TEST_F(KafkaSourceTest, AvroEventsReachTheExactFinalState) {
+  constexpr size_t kDim = 4, kParts = 2;
+  testing::TempDir dir;
+  auto coll = make_collection(dir / "c", kParts, kDim);
+  ASSERT_TRUE(coll);
+  const std::string v1 = R"({"type": "record", "name": "StreamEvent", "namespace": "vecstream.v1",
+    "fields": [{"name": "id", "type": ["string", "long"]},
+               {"name": "op", "type": {"type": "enum", "name": "Op", "symbols": ["UPSERT", "DELETE"]}},
+               {"name": "vector", "type": ["null", {"type": "array", "items": "float"}]},
+               {"name": "payload_json", "type": ["null", "string"]}]})";
+  nlohmann::json newer = nlohmann::json::parse(
+      std::ifstream(std::string(VECSTREAM_SOURCE_DIR) + "/proto/avro/stream_event.avsc"));
+  ASSERT_TRUE(newer.is_object()) << "proto/avro/stream_event.avsc";
+  newer["fields"].push_back({{"name", "source"}, {"type", "string"}});
+  const std::string v2 = newer.dump();
+  ASSERT_TRUE(std::filesystem::create_directories(dir / "schemas"));
+  std::ofstream(dir / "schemas/1.avsc") << v1;
+  std::ofstream(dir / "schemas/2.avsc") << v2;
+  AvroEventWriter old_producer(v1, 1), new_producer(v2, 2);
+
+  TestProducer producer(g_broker->bootstrap());
+  ASSERT_TRUE(producer.ok());
+  CollectionModel model;
+  std::mt19937_64 rng(13);
+  for (size_t i = 0; i < 600; ++i) {
+    const uint64_t k = rng() % 120;
+    const PointId id = k % 2 ? PointId::number(k) : *PointId::string("doc-" + std::to_string(k));
+    const bool del = rng() % 10 < 3;
+    const auto v = vector_for(i, kDim);
+    const nlohmann::json payload = {{"i", i}};
+    if (del) {
+      model.remove(id);
+    } else {
+      model.upsert(id, v, payload);
+    }
+    AvroEventWriter& w = i % 2 ? new_producer : old_producer;
+    const std::string key = id.to_string();
+    producer.send("avro", static_cast<int32_t>(id.stable_hash() % kParts), &key,
+                  w.encode(id, del, v, payload, 1700000000000 + static_cast<int64_t>(i)));
+  }
+  const std::string unknown_key = "unknown-schema";
+  const size_t unknown = producer.send(
+      "avro", 1, &unknown_key, std::string("\0\0\0\0\x63", 5) + std::string("\x02\x02", 2));
+  ASSERT_TRUE(producer.flush());
+
+  KafkaSourceOptions o = options("avro");
+  o.format = "avro";
+  o.avro_schema_dir = dir / "schemas";
+  auto source = KafkaSource::create(o, coll.get());
+  ASSERT_TRUE(source.is_ok()) << source.status().to_string();
+  ASSERT_TRUE((*source)->start().is_ok());
+  ASSERT_TRUE(wait_caught_up(**source, producer, "avro"));
+  model.expect_matches(*coll);
+  EXPECT_EQ((*source)->stats().dead_lettered, 1u) << "only the message with an unknown schema id";
+  auto letters = testing::read_topic(g_broker->bootstrap(), "avro.dlq", 1, 1);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_NE(letters[0].headers.at(kDeadLetterErrorHeader).find("unknown Avro schema id 99"),
+            std::string::npos)
+      << letters[0].headers.at(kDeadLetterErrorHeader);
+  EXPECT_EQ(letters[0].headers.at(kDeadLetterOffsetHeader), std::to_string(producer.offset(unknown)));
   EXPECT_TRUE((*source)->stop().is_ok());
 }
 
@@ -637,8 +806,15 @@ TEST_F(KafkaSourceTest, BadConfigurationIsRefusedWithTheField) {
   o.initial_offset = "middle";
   refused(o, "initial_offset");
   o = good;
+  o.format = "xml";
+  refused(o, "\"xml\"");
+  o = good;
   o.format = "avro";
-  refused(o, "unknown event format \"avro\"");
+  refused(o, "avro_schema_dir is required");
+  o.avro_schema_dir = dir / "no-such-dir";
+  auto no_dir = KafkaSource::create(o, coll.get());
+  ASSERT_FALSE(no_dir.is_ok()) << "an Avro schema directory that does not exist is refused";
+  EXPECT_NE(no_dir.status().message().find("no-such-dir"), std::string::npos) << no_dir.status().message();
   o = good;
   o.properties["no.such.property"] = "1";
   refused(o, "no.such.property");

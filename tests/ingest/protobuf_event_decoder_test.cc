@@ -241,9 +241,9 @@ TEST(ProtobufEventDecoderTest, BatchesAndTheFactory) {
   ASSERT_TRUE(out[2].is_ok());
   EXPECT_EQ(out[2]->id, PointId::number(2));
 
-  auto unknown = make_event_decoder("avro");
+  auto unknown = make_event_decoder("xml");
   ASSERT_FALSE(unknown.is_ok());
-  EXPECT_NE(unknown.status().message().find("supported: json, protobuf"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("supported: json, protobuf, avro"), std::string::npos);
 }
 
 }  // namespace

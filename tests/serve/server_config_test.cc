@@ -64,6 +64,47 @@ role = "read"
   EXPECT_EQ(c->to_json()["api_keys"][0]["key"], "***");
 }
 
+TEST(ServerConfigTest, KafkaSection) {
+  auto off = ServerConfig::from_toml("", nullptr, {});
+  ASSERT_TRUE(off.is_ok());
+  EXPECT_FALSE(off->kafka.enabled());  // the embedded default ingests over the API only
+
+  const char* toml = R"(
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+topics = "articles, images=fashion"
+batch_max_ms = 5
+[kafka.properties]
+"session.timeout.ms" = 6000
+security.protocol = "plaintext"
+"sasl.password" = "hunter2hunter2"
+)";
+  const char* env[] = {"VECSTREAM_KAFKA_GROUP_ID=g1", nullptr};
+  auto c = ServerConfig::from_toml(toml, env, {"kafka.format=protobuf", "kafka.properties.client.id=vs-1"});
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  ASSERT_TRUE(c->kafka.enabled());
+  ASSERT_EQ(c->kafka.topics.size(), 2u);
+  EXPECT_EQ(c->kafka.topics[0].topic, "articles");
+  EXPECT_EQ(c->kafka.topics[0].collection, "articles");  // defaults to the topic's name
+  EXPECT_EQ(c->kafka.topics[1].topic, "images");
+  EXPECT_EQ(c->kafka.topics[1].collection, "fashion");
+  const KafkaSourceOptions o = c->kafka.options_for(c->kafka.topics[1]);
+  EXPECT_EQ(o.topic, "images");
+  EXPECT_EQ(o.dead_letter_topic(), "images.dlq");
+  EXPECT_EQ(o.bootstrap_servers, "127.0.0.1:9092");
+  EXPECT_EQ(o.group_id, "g1");
+  EXPECT_EQ(o.format, "protobuf");
+  EXPECT_EQ(o.batch_max_ms, 5u);
+  EXPECT_EQ(o.properties.at("session.timeout.ms"), "6000");  // a TOML integer passes as text
+  EXPECT_EQ(o.properties.at("security.protocol"), "plaintext");  // dotted TOML keys too
+  EXPECT_EQ(o.properties.at("client.id"), "vs-1");
+  EXPECT_TRUE(c->kafka.embed_text);
+  const auto j = c->to_json()["kafka"];
+  EXPECT_EQ(j["topics"], "articles,images=fashion");
+  EXPECT_EQ(j["properties"]["sasl.password"], "***");
+  EXPECT_NE(ServerConfig::describe_keys().find("kafka.topics"), std::string::npos);
+}
+
 TEST(ServerConfigTest, BadConfigurationsAreClearErrors) {
   struct Case {
     const char* toml;
@@ -86,6 +127,18 @@ TEST(ServerConfigTest, BadConfigurationsAreClearErrors) {
       {"[embedder]\nkind = \"remote\"\n", {}, "embedder.address"},
       {"", {"embedder.dim=-1"}, "embedder.dim"},
       {"", {"embedder.lowercase=maybe"}, "embedder.lowercase"},
+      {"", {"kafka.topics=events"}, "kafka.bootstrap_servers"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1"}, "kafka.topics"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a,,b"}, "empty entry"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=bad topic!"}, "kafka.topics"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a,a"}, "given twice"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a=c,b=c"}, "fed by two topics"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a", "kafka.format=xml"}, "xml"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a", "kafka.initial_offset=now"}, "initial_offset"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a", "kafka.batch_max_events=0"}, "kafka.batch_max_events"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a", "kafka.properties.no.such.key=1"}, "no.such.key"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a", "kafka.properties.group.id=x"}, "group.id"},
+      {"", {"kafka.bootstrap_servers=127.0.0.1:1", "kafka.topics=a", "kafka.format=avro"}, "avro"},
   };
   for (const Case& c : cases) {
     auto r = ServerConfig::from_toml(c.toml, nullptr, c.sets);

@@ -60,6 +60,7 @@ struct KafkaOptions {
   double rate = 5000;        // rate phase, events/s
   double seconds = 10;       // rate phase length
   int partitions = 2;
+  std::string index = "hnsw";  // or flat: no index build competing for the cores
   size_t m = 16, ef_construction = 100;
   size_t build_threads = 1;  // index build threads per collection (and hnswlib's)
   size_t batch_max_ms = 5;
@@ -86,6 +87,8 @@ struct PhaseResult {
   double fresh_p50 = NAN, fresh_p99 = NAN;
   double lag_max = 0;
   uint64_t dead_letters = 0;
+  uint64_t write_rejections = 0;  // shard writes refused (indexer behind), retried after a pause
+  uint64_t pauses = 0;            // partitions paused for back-pressure
 };
 
 int64_t unix_ms() {
@@ -149,8 +152,9 @@ Status run_workload(const KafkaOptions& o, const std::string& bootstrap, const s
        {"metric", std::string(metric_name(w.metric))},
        {"shards", o.partitions},
        {"fsync", "interval"},
-       {"index", {{"kind", "hnsw"}, {"m", o.m}, {"ef_construction", o.ef_construction},
-                  {"build_threads", o.build_threads}}}});
+       {"index", o.index == "flat" ? nlohmann::json{{"kind", "flat"}}
+                                   : nlohmann::json{{"kind", "hnsw"}, {"m", o.m}, {"ef_construction", o.ef_construction},
+                                                    {"build_threads", o.build_threads}}}});
   if (!config.is_ok()) return config.status();
   auto coll = Collection::create(dir, *config);
   if (!coll.is_ok()) return coll.status();
@@ -236,7 +240,10 @@ Status run_workload(const KafkaOptions& o, const std::string& bootstrap, const s
     r->fresh_p50 = window.quantile(0.5);
     r->fresh_p99 = window.quantile(0.99);
     r->lag_max = lag_max;
-    r->dead_letters = (*source)->stats().dead_lettered;
+    const KafkaSourceStats stats = (*source)->stats();
+    r->dead_letters = stats.dead_lettered;
+    r->write_rejections = stats.write_rejections;
+    r->pauses = stats.pauses;
     return Status::ok();
   };
 
@@ -302,10 +309,11 @@ int run_kafka(const KafkaOptions& o) {
 
   std::printf("vecstream-bench kafka: %s; broker: vecstream kafka-dev (librdkafka mock cluster, own process) at %s\n",
               cpu_model().c_str(), bootstrap->c_str());
-  std::printf("per workload: %d partitions = shards, HNSW M=%zu efC=%zu, %zu build thread(s), fsync interval, "
+  std::printf("per workload: %d partitions = shards, %s M=%zu efC=%zu, %zu build thread(s), fsync interval, "
               "JSON events; max phase %zu events, rate phase %.0f ev/s for %.0f s; consumer fetch.wait.max.ms=%zu, "
               "batch_max_ms=%zu\n",
-              o.partitions, o.m, o.ef_construction, o.build_threads, o.events, o.rate, o.seconds,
+              o.partitions, o.index == "flat" ? "flat index (no HNSW)" : "HNSW", o.m, o.ef_construction,
+              o.build_threads, o.events, o.rate, o.seconds,
               o.fetch_wait_ms, o.batch_max_ms);
   std::printf("peer: hnswlib building the same vectors (no Kafka, WAL, payloads), %zu thread(s)\n\n", o.build_threads);
   std::printf("%-9s %-5s %9s %12s %12s %12s %10s %14s %10s\n", "workload", "phase", "events", "applied/s",
@@ -336,8 +344,10 @@ int run_kafka(const KafkaOptions& o) {
                   fmt("%.0f", ph->lag_max).c_str(), is_max ? fmt("%.0f", r.peer_build_per_s).c_str() : "",
                   is_max ? fmt("%.2fx", ph->applied_per_s / r.peer_build_per_s).c_str() : "");
     }
-    std::printf("%-9s dead letters %llu, RSS after %.0f MiB\n", "",
-                static_cast<unsigned long long>(r.rate.dead_letters), static_cast<double>(r.rss_after) / (1 << 20));
+    std::printf("%-9s dead letters %llu, back-pressure: %llu write rejections, %llu pauses; RSS after %.0f MiB\n", "",
+                static_cast<unsigned long long>(r.rate.dead_letters),
+                static_cast<unsigned long long>(r.rate.write_rejections),
+                static_cast<unsigned long long>(r.rate.pauses), static_cast<double>(r.rss_after) / (1 << 20));
     std::fflush(stdout);
   }
   print_rule(100);
@@ -363,6 +373,8 @@ void add_kafka_commands(CLI::App& app) {
   s->add_option("--seconds", opt->seconds, "rate phase: seconds")->check(CLI::PositiveNumber)->capture_default_str();
   s->add_option("--partitions", opt->partitions, "topic partitions = collection shards")
       ->check(CLI::Range(1, 64))->capture_default_str();
+  s->add_option("--index", opt->index, "hnsw, or flat (exact scans: nothing to build)")
+      ->check(CLI::IsMember({"hnsw", "flat"}))->capture_default_str();
   s->add_option("--m", opt->m, "HNSW links per node")->capture_default_str();
   s->add_option("--ef-construction", opt->ef_construction, "HNSW build beam width")->capture_default_str();
   s->add_option("--build-threads", opt->build_threads, "index build threads per collection (and hnswlib's)")

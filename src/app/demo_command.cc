@@ -455,7 +455,7 @@ int run_demo(const DemoArgs& args) {
   bool text_ok = false;
   if (!server_died) {
     // Let the server apply what was produced before the stop (lag back to 0), briefly.
-    for (int i = 0; i < 50; ++i) {
+    for (int i = 0; i < 300; ++i) {  // up to 30 s
       const std::string m = scrape();
       if (metric_sum(m, "vecstream_ingest_consumer_lag_messages") <= 0 &&
           metric_sum(m, "vecstream_ingest_events_total") + metric_sum(m, "vecstream_ingest_dead_letter_events_total") >=

@@ -2,14 +2,30 @@
 // the hand-back of answers to the calls that wait for them.
 //
 // Object lifetimes:
-//   Call   one embed() invocation: where its rows go and how many are still missing. Shared
-//          (shared_ptr) by the caller and every batch holding some of its documents; the caller
-//          may give up (deadline, error) and return while batches still refer to it, so rows are
-//          written only under Call::mu and only while the call has not been abandoned.
-//   Batch  one request (with copies of its documents) and the pieces of calls it answers. Owned
-//          by exactly one place at a time, always under Impl::mu: the open batch, the ready
-//          queue, the backing-off list or the in-flight map; the gRPC callback takes it back
-//          from the in-flight map when the attempt ends.
+//   Call     one embed() invocation: where its rows go and how many are still missing. Shared
+//            (shared_ptr) by the caller and every batch holding some of its documents; the caller
+//            may give up (deadline, error) and return while batches still refer to it, so rows
+//            are written only under Call::mu and only while the call has not been abandoned.
+//   Batch    one request (with copies of its documents) and the pieces of calls it answers.
+//            Owned by exactly one place at a time, always under Impl::mu: the open batch, the
+//            ready queue, the backing-off list or the in-flight map; the gRPC callback takes it
+//            back from the in-flight map when the attempt ends. Its request is what every
+//            attempt sends: it outlives each attempt's callback (a batch is freed at the earliest
+//            inside the callback of its last attempt, and never changes while in flight).
+//   Attempt  one Encode() of a batch: its ClientContext and response. Shared by the batch (the
+//            destructor cancels through it) and by the callback closure handed to gRPC, which
+//            gRPC destroys after the callback has returned and after its own last use of the
+//            call. So a retry never frees the previous attempt's context or response under
+//            gRPC's feet, and the destructor, which waits until no attempt is left, returns only
+//            when gRPC is done with every call this embedder started.
+//
+// Why the destructor must wait for the attempts themselves, not only for the in-flight map: a
+// ClientContext co-owns the grpc::Channel. Were the last context freed on a gRPC callback thread
+// after the embedder (and its reference to the channel) were gone, the channel would be destroyed
+// on that thread, inside its own callback. With gRPC's per-process callback queue (the
+// "nexting_thread"s of libgrpc++ 1.51 on Linux) that shuts the queue down and frees it from one
+// of its own threads, which then reads the freed queue: "ref_counted.h: assertion failed:
+// prior > 0".
 #include "embed/remote_embedder.h"
 
 #include <algorithm>
@@ -54,11 +70,56 @@ struct Piece {
   size_t count;
 };
 
+// The attempts that still exist (see Attempt), so that the embedder's destructor can wait until
+// gRPC has let go of every one.
+class AttemptCounter {
+ public:
+  void add() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++live_;
+  }
+  void remove() {
+    // Notified under the lock: the waiter may destroy the counter as soon as it sees zero.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--live_ == 0) cv_.notify_all();
+  }
+  void wait_until_none() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return live_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;  // a leaf: never held while taking another lock
+  std::condition_variable cv_;
+  size_t live_ = 0;
+};
+
+// Counts its Attempt as live from construction to destruction.
+class AttemptRegistration {
+ public:
+  explicit AttemptRegistration(AttemptCounter& counter) : counter_(counter) { counter_.add(); }
+  ~AttemptRegistration() { counter_.remove(); }
+  AttemptRegistration(const AttemptRegistration&) = delete;
+  AttemptRegistration& operator=(const AttemptRegistration&) = delete;
+
+ private:
+  AttemptCounter& counter_;
+};
+
+// What gRPC's callback API uses for one Encode() besides the request: it must outlive the
+// callback. See "Object lifetimes" above.
+struct Attempt {
+  explicit Attempt(AttemptCounter& counter) : registration(counter) {}
+
+  AttemptRegistration registration;  // first, so destroyed last: after the context
+  grpc::ClientContext context;
+  embedding::EncodeResponse response;
+};
+
 struct Batch {
   std::vector<Piece> pieces;
   embedding::EncodeRequest request;
-  embedding::EncodeResponse response;
-  std::unique_ptr<grpc::ClientContext> context;  // one per attempt
+  std::shared_ptr<Attempt> attempt;  // the latest; a new one per attempt
   size_t docs = 0;
   size_t bytes = 0;
   int attempts = 0;
@@ -76,6 +137,8 @@ std::chrono::system_clock::time_point to_system(Clock::time_point t) {
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
 }
+
+std::atomic<int64_t> g_test_callback_delay_us{0};  // TEST_remote_embedder_callback_delay
 
 std::string seconds_text(Clock::duration d) {
   char buf[32];
@@ -105,6 +168,7 @@ struct RemoteEmbedder::Impl {
   size_t starting = 0;     // batches taken for sending whose Encode() has not returned yet
   size_t queued_docs = 0;  // documents in all batches not finished
   bool stopping = false;
+  AttemptCounter live_attempts;  // its own lock; never waited on under `mu`
   std::mt19937_64 jitter_rng{0x6a09e667f3bcc908ull};
   std::thread scheduler;
 
@@ -125,9 +189,10 @@ struct RemoteEmbedder::Impl {
       }
       const Clock::time_point now = Clock::now();
       if (b->attempts++ == 0) b->first_sent = now;
-      b->context = std::make_unique<grpc::ClientContext>();
-      b->context->set_deadline(to_system(std::min(now + options.attempt_timeout, b->deadline)));
-      b->response.Clear();
+      // The previous attempt (if any) lives on until gRPC drops its callback.
+      b->attempt = std::make_shared<Attempt>(live_attempts);
+      b->attempt->context.set_deadline(
+          to_system(std::min(now + options.attempt_timeout, b->deadline)));
       requests.fetch_add(1, std::memory_order_relaxed);
       Batch* raw = b.get();
       in_flight.emplace(raw, std::move(b));
@@ -137,13 +202,19 @@ struct RemoteEmbedder::Impl {
     return out;
   }
 
-  // Starts the attempts taken by take_startable_locked(). Without the lock: a callback may run
-  // before Encode() returns.
+  // Starts the attempts taken by take_startable_locked(), on the thread that took them. Without
+  // the lock: a callback may run (and free the batch) before Encode() returns, so `b` is not
+  // touched after its Encode(). Until then nobody else changes it: it sits in the in-flight map.
   void send(const std::vector<Batch*>& batches) {
     if (batches.empty()) return;
     for (Batch* b : batches) {
-      stub->async()->Encode(b->context.get(), &b->request, &b->response,
-                            [this, b](grpc::Status s) { on_done(b, s); });
+      std::shared_ptr<Attempt> attempt = b->attempt;
+      Attempt* a = attempt.get();
+      // The closure co-owns the attempt: gRPC frees the closure after its last use of the call.
+      stub->async()->Encode(&a->context, &b->request, &a->response,
+                            [this, b, attempt = std::move(attempt)](grpc::Status s) {
+                              on_done(b, *attempt, s);
+                            });
     }
     std::lock_guard<std::mutex> lock(mu);
     starting -= batches.size();
@@ -152,8 +223,8 @@ struct RemoteEmbedder::Impl {
 
   // ---- answers ----
 
-  Status check_answer(const Batch& b) const {
-    const auto& vectors = b.response.vectors();
+  Status check_answer(const Batch& b, const embedding::EncodeResponse& response) const {
+    const auto& vectors = response.vectors();
     if (static_cast<size_t>(vectors.size()) != b.docs) {
       return Status::internal(server_name + " answered " + std::to_string(vectors.size()) +
                               " vectors for " + std::to_string(b.docs) + " documents");
@@ -175,14 +246,14 @@ struct RemoteEmbedder::Impl {
     return Status::ok();
   }
 
-  void deliver(const Batch& b) {
+  void deliver(const Batch& b, const embedding::EncodeResponse& response) {
     int k = 0;
     for (const Piece& p : b.pieces) {
       Call& call = *p.call;
       std::lock_guard<std::mutex> lock(call.mu);
       if (!call.abandoned.load(std::memory_order_relaxed) && call.error.is_ok()) {
         for (size_t j = 0; j < p.count; ++j) {
-          const auto& values = b.response.vectors(k + static_cast<int>(j)).values();
+          const auto& values = response.vectors(k + static_cast<int>(j)).values();
           std::copy(values.begin(), values.end(), call.out + (p.first_row + j) * dim);
         }
         call.pending -= p.count;
@@ -211,15 +282,15 @@ struct RemoteEmbedder::Impl {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
   }
 
-  // The gRPC callback of one attempt.
-  void on_done(Batch* raw, const grpc::Status& s) {
+  // The gRPC callback of one attempt. `raw` is in the in-flight map until taken out here.
+  void on_done(Batch* raw, const Attempt& attempt, const grpc::Status& s) {
     std::optional<Status> error;
     if (s.ok()) {
-      Status answer = check_answer(*raw);
+      Status answer = check_answer(*raw, attempt.response);
       if (answer.is_ok()) {
         // Counted before the callers wake: stats() read after a call returns includes it.
         documents.fetch_add(raw->docs, std::memory_order_relaxed);
-        deliver(*raw);
+        deliver(*raw, attempt.response);
       } else {
         error = std::move(answer);
       }
@@ -262,10 +333,13 @@ struct RemoteEmbedder::Impl {
       next = take_startable_locked();
       idle_cv.notify_all();
     }
-    // From here on `this` may only be used when `next` is not empty (the destructor waits for
-    // `starting` to drop to zero).
+    // The embedder outlives this callback: its destructor waits until gRPC has dropped it (see
+    // live_attempts) and, for the sends started here, until `starting` is back to zero.
     if (error) fail(*finished, *error);
     send(next);
+    if (const int64_t us = g_test_callback_delay_us.load(std::memory_order_relaxed); us > 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(us));
+    }
   }
 
   // ---- timers ----
@@ -354,14 +428,20 @@ RemoteEmbedder::~RemoteEmbedder() {
     m.ready.clear();
     m.backing_off.clear();
     // Cancelling before an attempt has started is fine: gRPC cancels it when it starts.
-    for (auto& entry : m.in_flight) entry.second->context->TryCancel();
+    for (auto& entry : m.in_flight) entry.second->attempt->context.TryCancel();
     m.sched_cv.notify_all();
   }
   const Status closed = Status::failed_precondition(m.server_name + ": the embedder was destroyed");
   for (const auto& b : queued) Impl::fail(*b, closed);
+  queued.clear();  // their last attempts may still be held by callbacks returning right now
   if (m.scheduler.joinable()) m.scheduler.join();
-  std::unique_lock<std::mutex> lock(m.mu);
-  m.idle_cv.wait(lock, [&m] { return m.in_flight.empty() && m.starting == 0; });
+  {
+    std::unique_lock<std::mutex> lock(m.mu);
+    m.idle_cv.wait(lock, [&m] { return m.in_flight.empty() && m.starting == 0; });
+  }
+  // Every callback has taken its batch back; wait until gRPC has dropped the callbacks too, so
+  // that the last reference to the channel is the one released here, on this thread.
+  m.live_attempts.wait_until_none();
 }
 
 Result<std::unique_ptr<RemoteEmbedder>> RemoteEmbedder::create(const Options& o) {
@@ -414,6 +494,10 @@ Result<std::unique_ptr<RemoteEmbedder>> RemoteEmbedder::create(const Options& o)
   Impl* raw = impl.get();
   impl->scheduler = std::thread([raw] { raw->schedule_loop(); });
   return std::unique_ptr<RemoteEmbedder>(new RemoteEmbedder(std::move(impl)));
+}
+
+void TEST_remote_embedder_callback_delay(std::chrono::microseconds delay) {
+  g_test_callback_delay_us.store(delay.count(), std::memory_order_relaxed);
 }
 
 size_t RemoteEmbedder::dimension() const { return impl_->dim; }

@@ -33,7 +33,8 @@
 // Transport: plain text (no TLS) over one gRPC channel; the service has no authentication.
 //
 // Thread-safety: embed() from any number of threads at once. The destructor must not run while a
-// call is in progress; it cancels what is in flight and waits for it.
+// call is in progress; it cancels what is in flight and waits for it, and for gRPC to have
+// finished with every callback it started (so gRPC objects die on the destructor's thread).
 #pragma once
 
 #include <chrono>
@@ -105,5 +106,10 @@ class RemoteEmbedder final : public Embedder {
   explicit RemoteEmbedder(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// Test-only: from now on, every attempt's gRPC callback sleeps `delay` after it has woken the
+/// calls it served, just before it returns to gRPC (0, the default: no sleep). Widens the window
+/// in which a callback still runs after those calls have returned. Any thread; all embedders.
+void TEST_remote_embedder_callback_delay(std::chrono::microseconds delay);
 
 }  // namespace vecstream

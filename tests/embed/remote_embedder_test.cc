@@ -265,8 +265,8 @@ TEST(RemoteEmbedderTest, RetriesReachAServerThatComesBack) {
   so.address = testing::loopback(port);
   auto local = hashing();
   auto server = serve(local, so);
+  caller.join();  // before any ASSERT: a joinable thread left behind would terminate the test
   ASSERT_NE(server, nullptr);
-  caller.join();
   ASSERT_TRUE(v.is_ok()) << v.status().to_string();
   EXPECT_EQ(*v, *local->embed_one("wait for me"));
   EXPECT_GE(remote->stats().retries, 1u);
@@ -406,6 +406,38 @@ TEST(RemoteEmbedderTest, DestroyedRightAfterACallGaveUp) {
   const auto t0 = Clock::now();
   remote.reset();
   EXPECT_LT(seconds_since(t0), 0.5);
+}
+
+TEST(RemoteEmbedderTest, DestructorWaitsForCallbacksStillReturning) {
+  // An attempt's callback wakes its callers before it returns, and gRPC drops the attempt's
+  // ClientContext, which co-owns the channel, only after that. The destructor must wait for it:
+  // were the channel released last on the callback's own thread, gRPC would shut its callback
+  // queue down from one of that queue's threads, which then reads it freed and aborts
+  // ("ref_counted.h: assertion failed: prior > 0"). That needs nothing else in the process to
+  // hold the queue (no server here), as in a program's last call before exit. The hook keeps
+  // each callback running for a while after it woke its callers, so a destructor that did not
+  // wait for it would return at once.
+  struct Delay {
+    Delay() { TEST_remote_embedder_callback_delay(200ms); }
+    ~Delay() { TEST_remote_embedder_callback_delay(0us); }
+  } delay;
+  const int port = testing::unused_port();
+  for (int round = 0; round < 2; ++round) {
+    auto o = client_options(port);
+    o.batch_linger = 0ms;
+    o.max_attempts = 2;
+    o.initial_backoff = 1ms;
+    o.max_backoff = 1ms;
+    auto remote = connect(o);
+    ASSERT_NE(remote, nullptr);
+    auto v = remote->embed_one("nobody is listening");
+    ASSERT_FALSE(v.is_ok());
+    EXPECT_NE(v.status().message().find("gave up after 2 attempts"), std::string::npos)
+        << v.status().to_string();
+    const auto t0 = Clock::now();
+    remote.reset();
+    EXPECT_GT(seconds_since(t0), 0.05);  // it waited for the callback that woke the call
+  }
 }
 
 }  // namespace

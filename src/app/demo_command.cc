@@ -395,7 +395,7 @@ int run_demo(const DemoArgs& args) {
     return r.is_ok() && r->ok() ? r->raw_body : std::string();
   };
   prev_metrics = scrape();
-  double applied_total = 0, fresh_p99_max = 0, lag_max = 0;
+  double applied_total = 0, fresh_p99_max = 0, lag_max = 0, lost_total = 0;
   std::vector<double> all_latencies;
   uint64_t last_recall_hits = 0, last_recall_total = 0;
   bool server_died = false;
@@ -418,6 +418,7 @@ int run_demo(const DemoArgs& args) {
                                          histogram_buckets(m, "vecstream_ingest_freshness_seconds"), 0.99);
     const double points = metric_sum(m, "vecstream_points");
     const double dlq = metric_sum(m, "vecstream_ingest_dead_letter_events_total");
+    lost_total = metric_sum(m, "vecstream_ingest_lost_events_total");
     std::vector<double> lat = latencies.take();
     all_latencies.insert(all_latencies.end(), lat.begin(), lat.end());
     const double qps = static_cast<double>(lat.size()) / dt;
@@ -511,6 +512,10 @@ int run_demo(const DemoArgs& args) {
               fmt_count(static_cast<double>(queries_done.load())).c_str(), fmt_ms(p50).c_str(), fmt_ms(p99).c_str(),
               fmt_count(static_cast<double>(query_errors.load())).c_str(), recall,
               fmt_count(static_cast<double>(recall_total.load() / kK)).c_str());
+  if (lost_total > 0) {
+    std::printf("         %s events lost: the dev broker's retention (5 MiB a partition) deleted them before they\n"
+                "         were applied; lower the rates (see kafka-dev)\n", fmt_count(lost_total).c_str());
+  }
   std::printf("         server exit %d (checkpointed), broker exit %d%s\n", server_exit, broker_exit,
               g_signal.load() ? " (stopped by signal)" : "");
   if (temporary && server_exit == 0) fs::remove_all(work, ec);

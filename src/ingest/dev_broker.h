@@ -9,6 +9,12 @@
 // DeleteTopics: topics come from this class or from auto-creation on produce, 4 partitions),
 // persistence (everything lives in memory and goes with the process), SASL/SSL listeners.
 //
+// Retention is fixed by the mock: each partition keeps its newest 5 MiB of record batches (as
+// produced, so compressed batches hold more events). A consumer that falls further behind than
+// that finds its next offset gone; the Kafka source reports such events as lost
+// (vecstream_ingest_lost_events_total) and goes on from the oldest retained one. Producers that
+// compress (EventProducer uses lz4 by default) and more partitions give a lagging consumer more room.
+//
 // Consumer group timing (the mock's, not configurable): a new group waits 3 s for members before
 // its first assignment (the broker's group.initial.rebalance.delay.ms), and meanwhile expires any
 // member whose session.timeout.ms is shorter — so clients need session.timeout.ms above 3000 (the

@@ -47,6 +47,7 @@ Result<std::unique_ptr<EventProducer>> EventProducer::create(
   properties.insert_or_assign("enable.idempotence", "true");
   properties.insert_or_assign("acks", "all");
   properties.emplace("linger.ms", "5");
+  properties.emplace("compression.type", "lz4");  // vectors as JSON text compress several-fold
   auto impl = std::make_unique<Impl>();
   auto conf = kafka::make_conf(properties);
   if (!conf.is_ok()) return conf.status();

@@ -4,7 +4,8 @@
 // event of one id lands in one partition, in order (kafka_source.h "Mapping"), and the API's
 // routing (Collection::get) finds the point in the shard that partition feeds.
 //
-// Delivery: an idempotent producer (acks=all), so broker retries add no duplicates. send() queues
+// Delivery: an idempotent producer (acks=all, lz4-compressed batches unless the properties say
+// otherwise), so broker retries add no duplicates. send() queues
 // and returns at once; when librdkafka's local queue is full it serves delivery reports until
 // there is room (bounded memory: the queue is the bound). flush() waits for every report.
 //

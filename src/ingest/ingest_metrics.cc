@@ -37,6 +37,9 @@ Result<IngestMetrics> IngestMetrics::register_in(obs::MetricsRegistry& r) {
                                          {"topic"}));
   VS_FAMILY(paused, r.gauge_family("vecstream_ingest_paused_partitions",
                                    "Partitions paused for back-pressure now", {"topic"}));
+  VS_FAMILY(lost, r.counter_family("vecstream_ingest_lost_events_total",
+                                   "Events the broker deleted (retention) before they were applied",
+                                   {"topic"}));
 #undef VS_FAMILY
   return m;
 }

@@ -13,6 +13,8 @@
 //   vecstream_ingest_partition_pauses_total{topic}            partitions paused for back-pressure
 //   vecstream_ingest_write_rejections_total{topic}            shard writes refused (RESOURCE_EXHAUSTED)
 //   vecstream_ingest_paused_partitions{topic}                 partitions paused now
+//   vecstream_ingest_lost_events_total{topic}                 events the broker deleted (retention)
+//                                                             before they were applied
 #pragma once
 
 #include <string>
@@ -32,6 +34,7 @@ struct IngestMetrics {
   obs::Family<obs::Counter>* pauses = nullptr;
   obs::Family<obs::Counter>* rejections = nullptr;
   obs::Family<obs::Gauge>* paused = nullptr;
+  obs::Family<obs::Counter>* lost = nullptr;
 
   /// Gets or creates the families in `registry`.
   static Result<IngestMetrics> register_in(obs::MetricsRegistry& registry);

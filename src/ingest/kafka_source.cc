@@ -68,6 +68,7 @@ struct KafkaSource::Impl {
     int64_t stored = -1;      // last offset stored for the group's commit
     std::vector<kafka::Message> pending;
     Clock::time_point pending_since{};
+    bool out_of_range = false;  // the broker no longer holds our next offset; seeking to its start
 
     std::atomic<uint64_t> live_generation{0};  // batches of other generations are discarded
     std::atomic<int64_t> applied{-1};          // the shard's offset for this source
@@ -88,6 +89,7 @@ struct KafkaSource::Impl {
   obs::Histogram* freshness_hist = nullptr;
   obs::Histogram* apply_hist = nullptr;
   obs::Histogram* embedding_hist = nullptr;
+  obs::Counter* lost_counter = nullptr;
   obs::Counter* pauses_counter = nullptr;
   obs::Counter* rejections_counter = nullptr;
   obs::Gauge* paused_gauge = nullptr;
@@ -124,6 +126,7 @@ struct KafkaSource::Impl {
   // ---- poll thread ----
   void poll_loop();
   void on_message(kafka::Message m);
+  void on_offset_out_of_range(Partition& p, const std::string& why);
   void flush(Partition& p);
   void flow_control();
   void store_offsets_and_lag();
@@ -165,6 +168,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const KafkaSourceOption
   impl->freshness_hist = &impl->metrics.freshness->with({topic});
   impl->apply_hist = &impl->metrics.batch_apply->with({topic});
   impl->embedding_hist = &impl->metrics.embedding->with({topic});
+  impl->lost_counter = &impl->metrics.lost->with({topic});
   impl->pauses_counter = &impl->metrics.pauses->with({topic});
   impl->rejections_counter = &impl->metrics.rejections->with({topic});
   impl->paused_gauge = &impl->metrics.paused->with({topic});
@@ -176,7 +180,9 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::create(const KafkaSourceOption
   props["group.id"] = options.group_id;
   props["enable.auto.offset.store"] = "false";
   props["enable.partition.eof"] = "false";
-  if (!props.count("auto.offset.reset")) props["auto.offset.reset"] = options.initial_offset;
+  // Every assignment names its start offset (the shard's, or initial_offset), so a reset happens
+  // only when the broker no longer holds that offset: it must surface, not pass silently.
+  if (!props.count("auto.offset.reset")) props["auto.offset.reset"] = "error";
   auto conf = kafka::make_conf(props);
   if (!conf.is_ok()) return conf.status();
   Impl* self = impl.get();
@@ -367,6 +373,11 @@ void KafkaSource::Impl::poll_loop() {
 void KafkaSource::Impl::on_message(kafka::Message m) {
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->partition >= 0 &&
+        static_cast<size_t>(m->partition) < parts.size()) {
+      on_offset_out_of_range(*parts[static_cast<size_t>(m->partition)], rd_kafka_message_errstr(m.get()));
+      return;
+    }
     obs::log_warn("kafka consumer error",
                   {{"topic", opts.topic}, {"partition", m->partition}, {"error", rd_kafka_message_errstr(m.get())}});
     return;
@@ -374,10 +385,70 @@ void KafkaSource::Impl::on_message(kafka::Message m) {
   if (m->partition < 0 || static_cast<size_t>(m->partition) >= parts.size()) return;
   Partition& p = *parts[static_cast<size_t>(m->partition)];
   if (!p.assigned || m->offset <= p.fetched) return;  // revoked meanwhile, or delivered again
+  if (p.out_of_range) {
+    // The first event after the gap: everything between our position and it is gone.
+    p.out_of_range = false;
+    const int64_t expected = std::max(p.fetched, p.consumed.load()) + 1;
+    if (m->offset > expected) {
+      lost_counter->inc(static_cast<uint64_t>(m->offset - expected));
+      obs::log_error("kafka events lost: the broker deleted them before they were applied",
+                     {{"topic", opts.topic}, {"partition", p.id}, {"first_lost_offset", expected},
+                      {"resumed_at_offset", m->offset}, {"lost", m->offset - expected}});
+    }
+  }
   p.fetched = m->offset;
   if (p.pending.empty()) p.pending_since = Clock::now();
   p.pending.push_back(std::move(m));
   if (p.pending.size() >= opts.batch_max_events) flush(p);
+}
+
+// The broker answered that our next offset is out of range: its retention deleted events this
+// partition had not applied yet (or the topic was recreated). Those events cannot be had any more;
+// say so loudly, count them once the first event after the gap arrives, and go on from the
+// oldest event the broker still holds.
+void KafkaSource::Impl::on_offset_out_of_range(Partition& p, const std::string& why) {
+  if (!p.assigned) return;
+  p.out_of_range = true;
+  obs::log_error("kafka offset out of range: resuming at the oldest retained event",
+                 {{"topic", opts.topic}, {"partition", p.id}, {"next_offset", std::max(p.fetched, p.consumed.load()) + 1},
+                  {"error", why}});
+  // The oldest offset the broker holds (a logical BEGINNING would go through the reset policy).
+  int64_t low = 0, high = 0;
+  rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(consumer.get(), opts.topic.c_str(), p.id, &low, &high, 5000);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fail(Status::io_error("kafka topic " + opts.topic + " partition " + std::to_string(p.id) +
+                          ": offset out of range, and the broker's offsets cannot be read: " +
+                          rd_kafka_err2str(err)));
+    return;
+  }
+  // A partition stopped by the reset policy takes no seek: it is assigned again, at `low`.
+  rd_kafka_t* rk = consumer.get();
+  rd_kafka_error_t* e = nullptr;
+  if (std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+    kafka::PartitionList one(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(one.get(), opts.topic.c_str(), p.id)->offset = low;
+    e = rd_kafka_incremental_unassign(rk, one.get());
+    if (e == nullptr) e = rd_kafka_incremental_assign(rk, one.get());
+  } else {
+    // Eager: the whole assignment again, every other partition at its current position.
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    err = rd_kafka_assignment(rk, &raw);
+    kafka::PartitionList all(raw);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = rd_kafka_position(rk, all.get());
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < all->cnt; ++i) {
+        if (all->elems[i].partition == p.id) all->elems[i].offset = low;
+      }
+      err = rd_kafka_assign(rk, all.get());
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_error_new(err, "%s", rd_kafka_err2str(err));
+  }
+  if (e != nullptr) {
+    fail(Status::io_error("kafka topic " + opts.topic + " partition " + std::to_string(p.id) +
+                          ": resuming after offset out of range: " + rd_kafka_error_string(e)));
+    rd_kafka_error_destroy(e);
+  }
 }
 
 void KafkaSource::Impl::flush(Partition& p) {

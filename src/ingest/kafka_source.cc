@@ -348,10 +348,14 @@ void KafkaSource::Impl::poll_loop() {
       if (n + 1 >= opts.batch_max_events || failed) break;
       m = rd_kafka_consumer_poll(rk, 0);
     }
+    // Natural batching: a partition with no batch in flight gets what arrived at once (no
+    // waiting for company when the shard is idle); one whose batch is still being applied
+    // gathers events until that batch is done, batch_max_events, or batch_max_ms.
     const auto now = Clock::now();
     for (auto& p : parts) {
       if (!p->pending.empty() &&
-          now - p->pending_since >= std::chrono::milliseconds(opts.batch_max_ms)) {
+          (p->queued.load() == 0 ||
+           now - p->pending_since >= std::chrono::milliseconds(opts.batch_max_ms))) {
         flush(*p);
       }
     }

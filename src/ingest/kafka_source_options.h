@@ -25,8 +25,10 @@ struct KafkaSourceOptions {
   std::string avro_schema_dir;
   std::string avro_reader_schema;
 
-  // A partition's fetched events are applied as one batch when it holds batch_max_events, or
-  // when its oldest event has waited batch_max_ms.
+  // Batching: a partition's fetched events go to the shard at once while it has no batch being
+  // applied; while it has, they gather into the next batch until that one is done, the next holds
+  // batch_max_events, or its oldest event has waited batch_max_ms. Batches grow with the load
+  // and an idle shard adds no wait.
   size_t batch_max_events = 500;  // 1 .. 10000 (the shard's largest batch)
   uint32_t batch_max_ms = 20;     // 1 .. 60000
 

@@ -62,7 +62,7 @@ const KeySpec kKeys[] = {
     {"kafka.avro_schema_dir", Kind::kString, 0, 0, "avro: writer schemas <schema-id>.avsc"},
     {"kafka.avro_reader_schema", Kind::kString, 0, 0, "avro: reader schema file (empty = built-in)"},
     {"kafka.batch_max_events", Kind::kInt, 1, 10000, "events applied as one shard write at most"},
-    {"kafka.batch_max_ms", Kind::kInt, 1, 60000, "longest wait to fill a batch"},
+    {"kafka.batch_max_ms", Kind::kInt, 1, 60000, "longest wait to fill a batch while one is being applied"},
     {"kafka.max_queued_events", Kind::kInt, 1, 10000000, "per partition; beyond it fetching pauses"},
     {"kafka.apply_threads", Kind::kInt, 0, 64, "decode/embed/write threads (0 = min(partitions, 4))"},
     {"kafka.initial_offset", Kind::kString, 0, 0, "earliest | latest, for partitions never applied"},

@@ -58,7 +58,17 @@ void dot_many(const float* w, const uint8_t* codes, size_t n, size_t d, size_t s
   for (size_t i = 0; i < n; ++i) out[i] = dot(w, codes + i * stride, d);
 }
 
-constexpr Sq8Kernels kScalar = {SimdLevel::kScalar, l2, l1, dot, l2_many, l1_many, dot_many};
+void dot_i16_many(const int16_t* w, const uint8_t* codes, size_t n, size_t d, size_t stride,
+                  int32_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* c = codes + i * stride;
+    int32_t s = 0;
+    for (size_t j = 0; j < d; ++j) s += int32_t{w[j]} * int32_t{c[j]};
+    out[i] = s;
+  }
+}
+
+constexpr Sq8Kernels kScalar = {SimdLevel::kScalar, l2, l1, dot, l2_many, l1_many, dot_many, dot_i16_many};
 
 }  // namespace
 

@@ -32,6 +32,11 @@ struct Sq8Kernels {
                   size_t stride, float* out);
   void (*dot_many)(const float* w, const uint8_t* codes, size_t n, size_t d, size_t stride,
                    float* out);
+  // Integer form of dot_many: out[i] = sum_j w[j] * code_i[j], exact in int32 when
+  // max|w| * 255 * d < 2^31 (the caller's job). Codes are widened to 16 bits and multiplied in
+  // pairs (madd), twice the lanes of the float kernels; for first passes that are re-scored.
+  void (*dot_i16_many)(const int16_t* w, const uint8_t* codes, size_t n, size_t d, size_t stride,
+                       int32_t* out);
 };
 
 /// Kernels of detected_simd_level() (honours VECSTREAM_SIMD). Thread-safe.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <unistd.h>
 
 #include "core/distance.h"
@@ -68,6 +69,73 @@ TEST_P(CoarseMetricTest, ProbeMatchesBruteForceAndAssign) {
   // nprobe above nlist is clamped.
   EXPECT_EQ(q->probe(x.data(), 1000, probed.data(), dists.data(), scratch.data()), nlist);
   EXPECT_TRUE(std::is_sorted(dists.begin(), dists.end()));
+}
+
+// With many lists the probe pre-selects on 8-bit codes of the centroids and re-scores exactly
+// (coarse_quantizer.h); the lists must still be the brute-force ranking's, for every nprobe.
+TEST_P(CoarseMetricTest, CodedProbeMatchesBruteForce) {
+  const Metric m = GetParam();
+  const size_t n = 6000, d = 48, nlist = 256;
+  auto x = clustered(n, d, 60, 5);
+  KMeansParams base;
+  base.threads = 2;
+  base.iterations = 8;
+  auto q = CoarseQuantizer::train(x, n, d, m, nlist, base);
+  ASSERT_TRUE(q.is_ok()) << q.status().to_string();
+  if (m == Metric::kCosine) {
+    for (size_t i = 0; i < n; ++i) normalize_l2(x.data() + i * d, d);
+  }
+  std::vector<float> scratch(nlist), dists(nlist);
+  std::vector<uint32_t> probed(nlist);
+  size_t checked = 0;
+  for (size_t i = 0; i < n; i += 7) {
+    const float* row = x.data() + i * d;
+    std::vector<std::pair<float, uint32_t>> ref;
+    for (size_t l = 0; l < nlist; ++l) {
+      ref.push_back({metric_distance(kernels(), m, row, q->centroid(l), d), static_cast<uint32_t>(l)});
+    }
+    std::sort(ref.begin(), ref.end());
+    for (size_t nprobe : {1, 8, 40}) {
+      ASSERT_EQ(q->probe(row, nprobe, probed.data(), dists.data(), scratch.data()), nprobe);
+      for (size_t j = 0; j < nprobe; ++j) {
+        const float tol = 1e-4f * (1.0f + std::fabs(ref[j].first));
+        ASSERT_NEAR(dists[j], ref[j].first, tol) << "query " << i << " nprobe " << nprobe << " rank " << j;
+        // Same list unless two lists are tied within float rounding.
+        if (j + 1 < nlist && ref[j + 1].first - ref[j].first > tol && (j == 0 || ref[j].first - ref[j - 1].first > tol)) {
+          ASSERT_EQ(probed[j], ref[j].second) << "query " << i << " nprobe " << nprobe << " rank " << j;
+        }
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 2000u);
+}
+
+// Centroids nearly equidistant from the query (differences far below the codes' error): the
+// estimates cannot rank them, the bound check fails, and the probe must fall back to the exact
+// ranking rather than return the estimates' order.
+TEST(CoarseQuantizerTest, CodedProbeFallsBackWhenCodesCannotDecide) {
+  const size_t d = 32, nlist = 128;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> c(nlist * d);
+  for (size_t l = 0; l < nlist; ++l) {
+    float* row = c.data() + l * d;
+    for (size_t j = 0; j < d; ++j) row[j] = g(rng);
+    normalize_l2(row, d);
+    // Radius grows with a scrambled rank: the true order is a fixed permutation of the lists.
+    const size_t rank = (l * 37) % nlist;
+    for (size_t j = 0; j < d; ++j) row[j] *= 1.0f + 1e-5f * static_cast<float>(rank);
+  }
+  auto q = CoarseQuantizer::from_centroids(c, nlist, d, Metric::kL2);
+  ASSERT_TRUE(q.is_ok());
+  const std::vector<float> origin(d, 0.0f);
+  std::vector<float> scratch(nlist), dists(nlist);
+  std::vector<uint32_t> probed(nlist);
+  ASSERT_EQ(q->probe(origin.data(), 10, probed.data(), dists.data(), scratch.data()), 10u);
+  for (size_t j = 0; j < 10; ++j) {
+    EXPECT_EQ((probed[j] * 37) % nlist, j) << "rank " << j;  // list of rank j
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMetrics, CoarseMetricTest,

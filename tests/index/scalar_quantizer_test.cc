@@ -63,6 +63,20 @@ TEST(Sq8KernelsTest, EveryLevelMatchesScalar) {
         EXPECT_NEAR(k->dot(q.data(), c, d), want, 1e-5f * (1 + mag)) << simd_level_name(level) << " d=" << d;
         EXPECT_NEAR(many[i], want, 1e-5f * (1 + mag)) << simd_level_name(level) << " dot_many d=" << d;
       }
+      // Integer weights at the extremes of int16 (the caller keeps the sum inside int32).
+      std::vector<int16_t> wi(d);
+      for (size_t j = 0; j < d; ++j) {
+        wi[j] = static_cast<int16_t>(j % 5 == 0 ? (j % 2 ? -32768 : 32767) : static_cast<int16_t>(rng() % 4001) - 2000);
+      }
+      if (d > 0) codes[0] = 255;
+      std::vector<int32_t> many_i(n);
+      k->dot_i16_many(wi.data(), codes.data(), n, d, stride, many_i.data());
+      for (size_t i = 0; i < n; ++i) {
+        const uint8_t* c = codes.data() + i * stride;
+        int64_t want = 0;
+        for (size_t j = 0; j < d; ++j) want += int64_t{wi[j]} * c[j];
+        EXPECT_EQ(many_i[i], want) << simd_level_name(level) << " dot_i16_many d=" << d;
+      }
     }
   }
   EXPECT_GE(levels, 1u);

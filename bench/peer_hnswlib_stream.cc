@@ -12,7 +12,11 @@
 // exclusively around each markDelete (per point, so a delete waits for one insertion, never a
 // batch). Searches take no lock: hnswlib 0.6.2 reads the graph while addPoint links new nodes,
 // as its Python bindings allow; a search that trips over a half-written upper-level list
-// ("cand error") is retried.
+// ("cand error") is retried. One window is not survivable: addPoint counts the first point
+// before it sets the entry point, and searchKnn then walks from entry -1 (a segfault seen at
+// the start of this benchmark's hnswlib run). So searches answer "nothing" until some addPoint
+// has returned (which implies the entry point is set: every insertion into an index without
+// one holds hnswlib's `global` mutex until it has set it).
 //
 // hnswlib.h defines non-inline functions (cpuid, xgetbv, AVXCapable, AVX512Capable at global
 // scope) and variables (the hnswlib::*SIMD*Ext kernel pointers), and peer_hnswlib.cc, in the same
@@ -126,6 +130,10 @@ class HnswlibStreamEngine final : public StreamEngine {
   }
 
   Status search(const float* query, size_t k, uint64_t* out) override {
+    if (!has_entry_.load(std::memory_order_acquire)) {  // no insertion finished yet: empty
+      for (size_t i = 0; i < k; ++i) out[i] = kNoPoint;
+      return Status::ok();
+    }
     for (int attempt = 0;; ++attempt) {
       try {
         auto result = index_->searchKnn(query, k);  // a max-heap: farthest on top
@@ -174,11 +182,13 @@ class HnswlibStreamEngine final : public StreamEngine {
     } catch (const std::exception& e) {
       return Status::internal("hnswlib addPoint(" + std::to_string(id) + "): " + e.what());
     }
+    has_entry_.store(true, std::memory_order_release);
     return Status::ok();
   }
 
   StreamParams params_;
   mutable std::shared_mutex mu_;  // addPoint shared, markDelete exclusive (see the banner)
+  std::atomic<bool> has_entry_{false};  // an addPoint has returned: the entry point is set
   std::unique_ptr<hnswlib::L2Space> space_;  // outlives index_, which points into it
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
 };

@@ -64,11 +64,14 @@ void scan_scalar(const uint8_t* blocks, size_t n, size_t m, const uint8_t* lut8,
   }
 }
 
-LutQuantization quantize_lut_scalar(const float* lut, size_t m, uint8_t* lut8) {
+// Row sq of the table, written to `out` (16 floats): the plain table, or a + 2 * b.
+template <class RowFn>
+LutQuantization quantize_rows_scalar(RowFn row_of, size_t m, uint8_t* lut8) {
   double bias = 0.0, sum_range = 0.0;
   float max_range = 0.0f;
+  float row[kFastScanKsub];
   for (size_t sq = 0; sq < m; ++sq) {
-    const float* row = lut + sq * kFastScanKsub;
+    row_of(sq, row);
     float lo = row[0], hi = row[0];
     for (size_t c = 1; c < kFastScanKsub; ++c) {
       lo = std::min(lo, row[c]);
@@ -80,7 +83,7 @@ LutQuantization quantize_lut_scalar(const float* lut, size_t m, uint8_t* lut8) {
   }
   const LutQuantization q = internal::lut_quantization(bias, sum_range, max_range, m);
   for (size_t sq = 0; sq < m; ++sq) {
-    const float* row = lut + sq * kFastScanKsub;
+    row_of(sq, row);
     float lo = row[0];
     for (size_t c = 1; c < kFastScanKsub; ++c) lo = std::min(lo, row[c]);
     for (size_t c = 0; c < kFastScanKsub; ++c) {
@@ -93,11 +96,27 @@ LutQuantization quantize_lut_scalar(const float* lut, size_t m, uint8_t* lut8) {
   return q;
 }
 
+LutQuantization quantize_lut_scalar(const float* lut, size_t m, uint8_t* lut8) {
+  return quantize_rows_scalar(
+      [lut](size_t sq, float* out) { std::copy_n(lut + sq * kFastScanKsub, kFastScanKsub, out); }, m, lut8);
+}
+
+LutQuantization quantize_lut_sum2_scalar(const float* a, const float* b, size_t m, uint8_t* lut8) {
+  return quantize_rows_scalar(
+      [a, b](size_t sq, float* out) {
+        for (size_t c = 0; c < kFastScanKsub; ++c) {
+          out[c] = a[sq * kFastScanKsub + c] + 2.0f * b[sq * kFastScanKsub + c];
+        }
+      },
+      m, lut8);
+}
+
 constexpr FastScanKernels kScalarKernels = {
     .level = SimdLevel::kScalar,
     .accumulate = accumulate_scalar,
     .scan = scan_scalar,
     .quantize_lut = quantize_lut_scalar,
+    .quantize_lut_sum2 = quantize_lut_sum2_scalar,
 };
 
 }  // namespace

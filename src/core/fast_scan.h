@@ -111,6 +111,10 @@ struct FastScanKernels {
                FastScanSink& sink);
   /// fast_scan_quantize_lut at this level (bit-identical across levels).
   LutQuantization (*quantize_lut)(const float* lut, size_t m, uint8_t* lut8);
+  /// quantize_lut of the table a + 2 * b (m rows of 16 floats each), computed row by row on the
+  /// fly: a list's precomputed term table plus the query's shared table without materialising
+  /// the float sum. Bit-identical to quantize_lut on the summed table (2 * b is exact).
+  LutQuantization (*quantize_lut_sum2)(const float* a, const float* b, size_t m, uint8_t* lut8);
 };
 
 /// Kernels of detected_simd_level() (so VECSTREAM_SIMD caps them too). Thread-safe.

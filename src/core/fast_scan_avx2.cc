@@ -106,11 +106,14 @@ inline float hmax(__m256 v) {
 
 // Same arithmetic as the scalar reference, 16 entries (two registers) per row: min/max are exact
 // in any order, and (x - lo) * scale + 0.5 is computed as separate sub, mul and add.
-LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
+// row_of(sq, &lo8, &hi8) loads row sq (entries 0..7 and 8..15): the table, or a + 2 * b.
+template <class RowFn>
+LutQuantization quantize_rows(RowFn row_of, size_t m, uint8_t* lut8) {
   double bias = 0.0, sum_range = 0.0;
   float max_range = 0.0f;
   for (size_t sq = 0; sq < m; ++sq) {
-    const __m256 a = _mm256_loadu_ps(lut + sq * 16), b = _mm256_loadu_ps(lut + sq * 16 + 8);
+    __m256 a, b;
+    row_of(sq, &a, &b);
     const float lo = hmin(_mm256_min_ps(a, b)), hi = hmax(_mm256_max_ps(a, b));
     bias += lo;
     sum_range += double{hi} - double{lo};
@@ -119,7 +122,8 @@ LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
   const LutQuantization q = internal::lut_quantization(bias, sum_range, max_range, m);
   const __m256 scale = _mm256_set1_ps(q.scale), half = _mm256_set1_ps(0.5f), top = _mm256_set1_ps(255.0f);
   for (size_t sq = 0; sq < m; ++sq) {
-    const __m256 a = _mm256_loadu_ps(lut + sq * 16), b = _mm256_loadu_ps(lut + sq * 16 + 8);
+    __m256 a, b;
+    row_of(sq, &a, &b);
     const __m256 lo = _mm256_set1_ps(hmin(_mm256_min_ps(a, b)));
     const __m256 qa = _mm256_min_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(a, lo), scale), half), top);
     const __m256 qb = _mm256_min_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(b, lo), scale), half), top);
@@ -132,11 +136,31 @@ LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
   return q;
 }
 
+LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
+  return quantize_rows(
+      [lut](size_t sq, __m256* lo, __m256* hi) {
+        *lo = _mm256_loadu_ps(lut + sq * 16);
+        *hi = _mm256_loadu_ps(lut + sq * 16 + 8);
+      },
+      m, lut8);
+}
+
+LutQuantization quantize_lut_sum2(const float* a, const float* b, size_t m, uint8_t* lut8) {
+  const __m256 two = _mm256_set1_ps(2.0f);
+  return quantize_rows(
+      [a, b, two](size_t sq, __m256* lo, __m256* hi) {
+        *lo = _mm256_add_ps(_mm256_loadu_ps(a + sq * 16), _mm256_mul_ps(two, _mm256_loadu_ps(b + sq * 16)));
+        *hi = _mm256_add_ps(_mm256_loadu_ps(a + sq * 16 + 8), _mm256_mul_ps(two, _mm256_loadu_ps(b + sq * 16 + 8)));
+      },
+      m, lut8);
+}
+
 constexpr FastScanKernels kAvx2Kernels = {
     .level = SimdLevel::kAvx2,
     .accumulate = accumulate,
     .scan = scan,
     .quantize_lut = quantize_lut,
+    .quantize_lut_sum2 = quantize_lut_sum2,
 };
 
 }  // namespace

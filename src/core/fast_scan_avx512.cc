@@ -100,11 +100,13 @@ void scan(const uint8_t* blocks, size_t n, size_t m, const uint8_t* lut8, uint16
 
 // One register per 16-entry row; same arithmetic as the scalar reference (separate sub, mul and
 // add; min/max exact in any order), so the bytes are identical.
-LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
+// row_of(sq) loads row sq: the table, or a + 2 * b.
+template <class RowFn>
+LutQuantization quantize_rows(RowFn row_of, size_t m, uint8_t* lut8) {
   double bias = 0.0, sum_range = 0.0;
   float max_range = 0.0f;
   for (size_t sq = 0; sq < m; ++sq) {
-    const __m512 row = _mm512_loadu_ps(lut + sq * 16);
+    const __m512 row = row_of(sq);
     const float lo = _mm512_reduce_min_ps(row), hi = _mm512_reduce_max_ps(row);
     bias += lo;
     sum_range += double{hi} - double{lo};
@@ -113,7 +115,7 @@ LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
   const LutQuantization q = internal::lut_quantization(bias, sum_range, max_range, m);
   const __m512 scale = _mm512_set1_ps(q.scale), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.0f);
   for (size_t sq = 0; sq < m; ++sq) {
-    const __m512 row = _mm512_loadu_ps(lut + sq * 16);
+    const __m512 row = row_of(sq);
     const __m512 lo = _mm512_set1_ps(_mm512_reduce_min_ps(row));
     const __m512 v = _mm512_min_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(row, lo), scale), half), top);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lut8 + sq * 16), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
@@ -122,11 +124,25 @@ LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
   return q;
 }
 
+LutQuantization quantize_lut(const float* lut, size_t m, uint8_t* lut8) {
+  return quantize_rows([lut](size_t sq) { return _mm512_loadu_ps(lut + sq * 16); }, m, lut8);
+}
+
+LutQuantization quantize_lut_sum2(const float* a, const float* b, size_t m, uint8_t* lut8) {
+  const __m512 two = _mm512_set1_ps(2.0f);
+  return quantize_rows(
+      [a, b, two](size_t sq) {
+        return _mm512_add_ps(_mm512_loadu_ps(a + sq * 16), _mm512_mul_ps(two, _mm512_loadu_ps(b + sq * 16)));
+      },
+      m, lut8);
+}
+
 constexpr FastScanKernels kAvx512Kernels = {
     .level = SimdLevel::kAvx512,
     .accumulate = accumulate,
     .scan = scan,
     .quantize_lut = quantize_lut,
+    .quantize_lut_sum2 = quantize_lut_sum2,
 };
 
 }  // namespace

@@ -72,6 +72,11 @@ class IvfPqCodec {
   /// True when every probed list uses the query's one table (kIP, kCosine).
   bool shared_table() const { return metric() == Metric::kInnerProduct || metric() == Metric::kCosine; }
   bool has_term_table() const { return !term_table_.empty(); }
+  /// List `list`'s precomputed terms T_c (M x ksub floats; its float table is T_c + 2 * the
+  /// query's shared table, see list_table), or null without a term table.
+  const float* term_table(uint32_t list) const {
+    return term_table_.empty() ? nullptr : term_table_.data() + size_t{list} * pq_.m() * pq_.ksub();
+  }
 
   /// Lists and codes (n * pq().code_size() bytes) of n rows. Single-threaded; allocates.
   void encode(const float* x, size_t n, uint32_t* lists, uint8_t* codes) const;

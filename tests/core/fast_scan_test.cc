@@ -194,6 +194,28 @@ TEST(FastScanQuantize, EveryLevelProducesTheScalarBytes) {
   }
 }
 
+// The fused a + 2 * b form (a list's term table plus the query's shared table) gives the bytes
+// and parameters of quantizing the summed table, at every level.
+TEST(FastScanQuantize, SumOfTwoTablesMatchesTheSummedTable) {
+  std::mt19937 rng(9);
+  for (const FastScanKernels* k : available_levels()) {
+    for (size_t m : {1, 3, 16, 98, 196, 257}) {
+      auto a = random_float_lut(rng, m, 100.0f);
+      auto b = random_float_lut(rng, m, 30.0f);
+      for (auto& v : b) v -= 40.0f;  // negative terms, as -<q, y> often is
+      std::vector<float> sum(a.size());
+      for (size_t i = 0; i < a.size(); ++i) sum[i] = a[i] + 2.0f * b[i];
+      std::vector<uint8_t> want(fast_scan_lut_bytes(m), 0xAB), got(fast_scan_lut_bytes(m), 0xCD);
+      const LutQuantization qw = k->quantize_lut(sum.data(), m, want.data());
+      const LutQuantization qg = k->quantize_lut_sum2(a.data(), b.data(), m, got.data());
+      ASSERT_EQ(got, want) << simd_level_name(k->level) << " M=" << m;
+      ASSERT_EQ(qg.bias, qw.bias);
+      ASSERT_EQ(qg.scale, qw.scale);
+      ASSERT_EQ(qg.max_error, qw.max_error);
+    }
+  }
+}
+
 TEST(FastScanQuantize, ConstantTableIsExact) {
   std::vector<float> lut(5 * 16, 2.5f);
   std::vector<uint8_t> lut8(fast_scan_lut_bytes(5));

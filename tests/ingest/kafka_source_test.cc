@@ -44,7 +44,8 @@ class BrokerEnvironment : public ::testing::Environment {
                                  {"text", 1},     {"text.dlq", 1},   {"bp", 2},   {"bp.dlq", 1},
                                  {"rebal", 4},    {"rebal.dlq", 1},  {"three", 3}, {"three.dlq", 1},
                                  {"nodlq", 2},    {"proto", 2},      {"proto.dlq", 1},
-                                 {"avro", 2},     {"avro.dlq", 1},   {"retention", 1}, {"retention.dlq", 1}});
+                                 {"avro", 2},     {"avro.dlq", 1},   {"retention", 1}, {"retention.dlq", 1},
+                                 {"idle", 1},     {"idle.dlq", 1}});
   }
   void TearDown() override {
     delete g_broker;
@@ -377,7 +378,7 @@ TEST_F(KafkaSourceTest, TextEventsGoThroughTheEmbedder) {
   ASSERT_TRUE(producer.flush());
 
   KafkaSourceOptions o = options("text");
-  o.batch_max_ms = 200;  // all events in one batch: one embedding call
+  o.batch_max_ms = 200;  // produced before the start: one fetch, one batch, one embedding call
   o.retry_backoff_ms = 10;
   auto source = KafkaSource::create(o, coll.get(), embed);
   ASSERT_TRUE(source.is_ok()) << source.status().to_string();
@@ -409,6 +410,37 @@ TEST_F(KafkaSourceTest, TextEventsGoThroughTheEmbedder) {
   ASSERT_TRUE(wait_caught_up(**source, producer, "text"));
   EXPECT_EQ((*source)->stats().dead_lettered, 2u);
   model.expect_matches(*coll);
+}
+
+// Natural batching: a partition with no batch in flight sends what arrived at once, and
+// batch_max_ms only bounds the wait while a batch is being applied. With a 30 s batch_max_ms,
+// lone events on an idle shard must still be applied within seconds.
+TEST_F(KafkaSourceTest, AnIdleShardGetsALoneEventWithoutWaitingForTheBatchTimer) {
+  testing::TempDir dir;
+  auto coll = make_collection(dir / "c", 1, 4);
+  ASSERT_TRUE(coll);
+  TestProducer producer(g_broker->bootstrap());
+  ASSERT_TRUE(producer.ok());
+  KafkaSourceOptions o = options("idle");
+  o.batch_max_ms = 30000;
+  auto source = KafkaSource::create(o, coll.get(), nullptr);
+  ASSERT_TRUE(source.is_ok()) << source.status().to_string();
+  ASSERT_TRUE((*source)->start().is_ok());
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        const auto st = (*source)->stats();
+        return !st.partitions.empty() && st.partitions[0].assigned;
+      },
+      std::chrono::seconds(30)));
+  for (size_t i = 0; i < 3; ++i) {
+    send_event(producer, "idle", 1, PointId::number(i),
+               R"({"id": )" + std::to_string(i) + R"(, "vector": [1, 2, 3, 4]})");
+    ASSERT_TRUE(producer.flush());
+    // Well under the 30 s batch timer (a fetch and a shard write, plus CI slack).
+    ASSERT_TRUE(testing::wait_until([&] { return coll->stats().live == i + 1; }, std::chrono::seconds(12)))
+        << "event " << i << " waited for the batch timer";
+  }
+  EXPECT_TRUE((*source)->stop().is_ok());
 }
 
 // The same stream in Protobuf (format "protobuf"): upserts with string and number ids, payloads,

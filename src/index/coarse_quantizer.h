@@ -61,7 +61,7 @@ class CoarseQuantizer {
   /// With many lists (kMinCodedLists and more; not L1) the first pass reads 8-bit codes of the
   /// centroids (a quarter of the bytes of the float table, which dominates a probe's cost at
   /// nlist ~1000 and d ~800) with integer kernels, keeps the nprobe + max(nprobe, 16) best
-  /// estimates and scores them exactly. The lists are the exact scan's (up to float rounding of
+  /// estimates (when that pool is under half the lists) and scores them exactly. The lists are the exact scan's (up to float rounding of
   /// exact ties): a decoded code is at most code_error_ (L2) from its centroid and the integer
   /// query adds a known rounding bound, so every list outside that pool is provably no closer
   /// than a bound derived from the pool's worst estimate; when the nprobe-th exact distance

@@ -14,6 +14,8 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -262,6 +264,29 @@ int run_demo(const DemoArgs& args) {
     auto r = (*admin)->send("POST", "/v1/collections", c.dump());
     if (!r.is_ok()) return fail(r.status().to_string());
     if (!r->ok()) return fail("create collection " + c["name"].get<std::string>() + ": " + r->describe_error());
+  }
+
+  // ---- the consumer group settles first: both topics' sources share one group, and the second
+  // member's join revokes and re-assigns every partition (seconds on a loaded machine). The timed
+  // run starts once every partition of both topics is assigned at the same moment (each assigned
+  // partition has a lag series in /metrics), so it shows streaming, not the first rebalance.
+  std::printf("waiting for the consumer group to assign %d partitions of each topic...\n", kPartitions);
+  std::fflush(stdout);
+  const auto group_deadline = Clock::now() + std::chrono::seconds(120);
+  for (;;) {
+    auto r = (*admin)->send("GET", "/metrics");
+    int articles = 0, imgs = 0;
+    if (r.is_ok() && r->ok()) {
+      std::istringstream lines(r->raw_body);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("vecstream_ingest_consumer_lag_messages{", 0) != 0) continue;
+        articles += line.find("topic=\"articles\"") != std::string::npos;
+        imgs += line.find("topic=\"images\"") != std::string::npos;
+      }
+    }
+    if (articles >= kPartitions && imgs >= kPartitions) break;
+    if (Clock::now() > group_deadline) return fail("the Kafka consumer group did not assign every partition within 120 s; log: " + work + "/serve.log");
+    if (wait_or_signal(std::chrono::milliseconds(200))) break;  // Ctrl-C: go on to the shutdown
   }
 
   // ---- producers

@@ -488,6 +488,9 @@ void RestServer::stop() {
 Result<std::unique_ptr<RestServer>> RestServer::start(Service& service, const ApiKeys& keys,
                                                       Options options) {
   if (options.threads == 0) return Status::invalid_argument("rest: threads must be at least 1");
+  if (options.keep_alive_max_requests == 0) {
+    return Status::invalid_argument("rest: keep_alive_max_requests must be at least 1");
+  }
   if (options.port < 0 || options.port > 65535) {
     return Status::invalid_argument("rest: port " + std::to_string(options.port) +
                                     " out of range [0, 65535]");
@@ -525,6 +528,7 @@ Result<std::unique_ptr<RestServer>> RestServer::start(Service& service, const Ap
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   svr.set_keep_alive_timeout(o.keep_alive_timeout_s);
+  svr.set_keep_alive_max_count(o.keep_alive_max_requests);
 
   Impl* self = impl.get();
   const auto handler = [self](const Request& req, Response& res) { self->handle(req, res); };

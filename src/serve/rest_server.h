@@ -68,6 +68,9 @@ class RestServer {
     std::function<bool()> ready;
     /// How long an idle kept-alive connection holds its worker.
     int keep_alive_timeout_s = 5;
+    /// Requests one kept-alive connection may carry before the server closes it. httplib's own
+    /// default (5) makes a busy client reconnect every 5 requests.
+    size_t keep_alive_max_requests = 10000;
   };
 
   /// Binds, starts the workers and returns once the server accepts connections.

@@ -597,17 +597,18 @@ int run_serve(ServeOptions opt) {
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   // Segments, rows and tombstones summed over the shards: what a query has to walk.
   auto state = [&]() {
-    size_t segs = 0, rows = 0, deleted = 0;
+    size_t segs = 0, rows = 0, deleted = 0, unindexed = 0;
     uint64_t compactions = 0;
     for (const ShardStats& st : (*coll)->stats().shards) {
       segs += st.segments;
       rows += st.rows;
       deleted += st.deleted;
+      unindexed += st.unindexed_rows;
       compactions += st.compactions;
     }
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%zu segment(s), %zu rows, %zu tombstoned, %llu compaction(s)", segs,
-                  rows, deleted, static_cast<unsigned long long>(compactions));
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%zu segment(s), %zu rows, %zu tombstoned, %zu not yet indexed, %llu compaction(s)",
+                  segs, rows, deleted, unindexed, static_cast<unsigned long long>(compactions));
     return std::string(buf);
   };
   std::printf("vecstream: %zu points upserted and indexed in %.1f s (%.0f vectors/s); seal_rows %zu; %s\n",
@@ -668,9 +669,10 @@ int run_serve(ServeOptions opt) {
     Row row{config, transport, load, n, {}, rate};
     median_of(runs, &row.r);
     if (!werr.empty()) row.r.first_error = "writer: " + werr;
-    std::fprintf(stderr, "  %-9s %-8s %-9s %3zu clients: %8.0f QPS  p99 %7.3f ms  recall %.4f%s%s\n",
+    std::fprintf(stderr, "  %-9s %-8s %-9s %3zu clients: %8.0f QPS  p99 %7.3f ms  recall %.4f%s%s%s%s\n",
                  config.c_str(), transport.c_str(), load.c_str(), n, row.r.qps, row.r.p99_ms,
-                 row.r.recall, row.r.first_error.empty() ? "" : "  error: ", row.r.first_error.c_str());
+                 row.r.recall, row.r.first_error.empty() ? "" : "  error: ", row.r.first_error.c_str(),
+                 transport == "hnswlib" ? "" : "  | ", transport == "hnswlib" ? "" : state().c_str());
     rows.push_back(row);
   };
 

@@ -108,6 +108,7 @@ struct StreamOptions {
   size_t ef = 64;
   size_t m = 16;
   size_t ef_construction = 200;
+  bool quantized = false;  // Vecstream HNSW walks (searches and inserts) on 8-bit codes
   std::string index = "hnsw";
   size_t shards = 1;
   size_t seal_rows = 32768;
@@ -362,6 +363,7 @@ Result<CollectionConfig> collection_config(const StreamOptions& opt, size_t dim)
     index["m"] = opt.m;
     index["ef_construction"] = opt.ef_construction;
     index["ef_search"] = opt.ef;
+    index["quantized"] = opt.quantized;
   }
   return CollectionConfig::from_json({{"name", "stream"},
                                       {"dim", dim},
@@ -1671,6 +1673,8 @@ void add_stream_commands(CLI::App& app) {
   s->add_option("--ef-construction", opt->ef_construction, "HNSW build beam width, every engine")
       ->check(CLI::Range(size_t{8}, size_t{4096}))
       ->capture_default_str();
+  s->add_flag("--quantized", opt->quantized,
+              "Vecstream HNSW walks on 8-bit codes (searches and inserts) and re-scores with floats");
   s->add_option("--index", opt->index, "Vecstream index kind: hnsw or flat (exact scan)")
       ->check(CLI::IsMember({"hnsw", "flat"}))
       ->capture_default_str();

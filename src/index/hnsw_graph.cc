@@ -532,8 +532,18 @@ void HnswGraph::merge_into_list(uint32_t slot, uint32_t level, const float* v,
 // by consolidate()'s repairs. Returns the closest node found (where the next level starts).
 HnswGraph::Cand HnswGraph::link_at_level(uint32_t slot, const float* v, uint32_t level, uint32_t ep,
                                          float ep_dist, SearchContext& ctx, uint32_t limit) {
-  search_level<false, true>(Probe{v, nullptr, 0}, ep, ep_dist, params_.ef_construction, level,
-                            nullptr, true, ctx, limit);
+  if (quantized_ && trained_.load(std::memory_order_acquire)) {
+    // Walk on codes (a quarter of the bytes per hop), then score the beam exactly: neighbour
+    // selection sees float distances only. Every caller holds writers_mu_, so the node's code
+    // (written at insert, or by train_quantizer) is there.
+    const Probe p{v, code(slot), head(slot).code_sum};
+    search_level<false, true, true>(p, ep, probe_dist<true>(p, ep), params_.ef_construction, level,
+                                    nullptr, true, ctx, limit);
+    for (Cand& c : ctx.top) c.distance = dist(v, vec(c.id));  // ctx.top is only read from here on
+  } else {
+    search_level<false, true>(Probe{v, nullptr, 0}, ep, ep_dist, params_.ef_construction, level,
+                              nullptr, true, ctx, limit);
+  }
   thread_local std::vector<Cand> cand;
   thread_local std::vector<uint32_t> chosen;
   cand.clear();

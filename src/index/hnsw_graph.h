@@ -16,7 +16,9 @@
 // scalar quantizer (one min and one step for all dimensions, as FAISS's QT_8bit_uniform) is trained
 // on them and every node gets codes; the query is encoded once and the whole walk runs on 8-bit
 // codes (a quarter of the bytes per hop, integer SIMD), then the final beam is re-scored with exact
-// float distances. Inner product and cosine decode exactly through a per-node code sum:
+// float distances. Inserts walk on codes too (the construction beam of ef_construction), and the
+// beam is re-scored with floats before the neighbour heuristic, which only sees exact distances.
+// Inner product and cosine decode exactly through a per-node code sum:
 //   <x, y> = d*m^2 + m*s*(sum(a) + sum(b)) + s^2 * <a, b>    (x = m + s*a, y = m + s*b).
 // Values outside the trained range are clamped: it costs walk precision, never result accuracy.
 //

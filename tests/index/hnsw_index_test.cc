@@ -123,8 +123,8 @@ TEST(HnswIndexTest, DeletedPointsLeaveResultsAtOnce) {
 // The churn test: 20k points, delete half, insert as many new ones; recall@10 against
 // exact search over the live points stays >= 0.95 at the same ef, and the freed slots are reused.
 // `quantized`: searches, inserts and consolidate()'s repairs all walk on 8-bit codes.
-// `max_growth`: memory after ÷ before, one more chunk of nodes at most (4096 nodes: a quarter of
-// 20k rows' graph, half of 8k rows').
+// `max_growth`: memory after ÷ before, one more chunk of 4096 nodes at most (a fifth of a 20k-row
+// graph, half of an 8k-row one).
 void churn_keeps_recall(bool quantized, size_t n, double max_growth) {
   const size_t d = 32, nq = 300, k = 10;
   auto data = clustered(2 * n, d, 10, 31);

@@ -424,19 +424,8 @@ void IvfPqFastScanIndex::search_one(const float* query, size_t k, const SearchPa
       }
       if (l.slots.empty()) continue;
       float bias = 0.0f;
-      LutQuantization lq;
-      if (codec.shared_table()) {
-        codec.list_table(q, s.qs, list, s.dists[p], s.lut.data(), &bias);
-        lq = shared_q;
-      } else if (const float* terms = codec.term_table(list)) {
-        // |q - c|^2 + T_c - 2 <q, y>: quantized straight from the list's terms and the query's
-        // shared table, without writing the float table.
-        bias = s.dists[p];
-        lq = kern.quantize_lut_sum2(terms, s.qs.shared.data(), m, s.lut8.data());
-      } else {
-        codec.list_table(q, s.qs, list, s.dists[p], s.lut.data(), &bias);
-        lq = kern.quantize_lut(s.lut.data(), m, s.lut8.data());
-      }
+      const LutQuantization lq = codec.fast_scan_list_table(kern, q, s.qs, list, s.dists[p], shared_q,
+                                                            s.lut.data(), s.lut8.data(), &bias);
       sink.start_list(l.slots.data(), bias + lq.bias, lq.scale);
       const uint16_t threshold = sink.threshold();
       if (threshold == 0) continue;

@@ -204,6 +204,22 @@ void IvfPqCodec::list_table(const float* q, QueryState& s, uint32_t list, float 
   *bias = 0.0f;
 }
 
+LutQuantization IvfPqCodec::fast_scan_list_table(const FastScanKernels& kern, const float* q,
+                                                 QueryState& s, uint32_t list, float probe_distance,
+                                                 LutQuantization shared, float* lut, uint8_t* lut8,
+                                                 float* bias) const {
+  if (shared_table()) {
+    list_table(q, s, list, probe_distance, nullptr, bias);
+    return shared;
+  }
+  if (has_term_table()) {  // list_table's T_c + 2 * shared, quantized row by row
+    *bias = probe_distance;
+    return kern.quantize_lut_sum2(term_table(list), s.shared.data(), pq_.m(), lut8);
+  }
+  list_table(q, s, list, probe_distance, lut, bias);
+  return kern.quantize_lut(lut, pq_.m(), lut8);
+}
+
 void IvfPqCodec::prefetch_table(uint32_t list) const {
   if (term_table_.empty()) return;
   const size_t bytes = pq_.m() * pq_.ksub() * sizeof(float);

@@ -35,6 +35,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "core/fast_scan.h"
 #include "index/coarse_quantizer.h"
 #include "index/index.h"
 #include "index/inverted_lists.h"
@@ -95,6 +96,17 @@ class IvfPqCodec {
   /// (`lut` may then be null).
   void list_table(const float* q, QueryState& s, uint32_t list, float probe_distance, float* lut,
                   float* bias) const;
+
+  /// list_table() for 4-bit fast scan (pq().ksub() == 16): `lut8` gets the list's table
+  /// quantized to bytes (FastScanKernels::quantize_lut layout) and the result is that
+  /// quantization; `*bias` is list_table()'s. With a term table the byte table comes straight
+  /// from the terms and the query's shared table (quantize_lut_sum2: no float table is written).
+  /// With shared_table() every list has the query's one table: the caller quantizes it once into
+  /// `lut8` and passes its quantization as `shared`, returned as is. `lut` is float scratch
+  /// (M x 16) for the residual tables.
+  LutQuantization fast_scan_list_table(const FastScanKernels& kern, const float* q, QueryState& s,
+                                       uint32_t list, float probe_distance, LutQuantization shared,
+                                       float* lut, uint8_t* lut8, float* bias) const;
 
   /// Starts loading what list_table() will read for `list` (a prefetch hint, no effect on results).
   void prefetch_table(uint32_t list) const;

@@ -31,6 +31,9 @@ struct StreamEngineStats {
   size_t deleted = 0;          // rows kept as tombstones / marked-deleted graph nodes
   size_t segments = 0;         // Vecstream: segments over all shards
   size_t compactions = 0;      // Vecstream: segment rewrites so far
+  size_t compacted_rows = 0;   // Vecstream: rows those rewrites carried over
+  size_t compaction_reused_rows = 0;  // Vecstream: ... that kept their graph node (not re-indexed)
+  double compaction_seconds = 0;  // Vecstream: wall time in compactions
   size_t checkpoints = 0;      // Vecstream
   size_t unindexed_rows = 0;   // Vecstream: rows searched by exact scan until the indexer gets there
 };

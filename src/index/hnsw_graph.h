@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -118,6 +119,9 @@ class HnswGraph {
               size_t* found) const;
   void search_batch(const float* q, size_t nq, size_t k, size_t ef, const IdFilter* filter,
                     Neighbor* out, size_t* found) const;
+
+  /// See HnswIndex::compacted.
+  Result<std::unique_ptr<HnswGraph>> compacted(const std::function<Id(Id)>& relabel) const;
 
   void save(IndexFileWriter& w) const;
   static Result<std::unique_ptr<HnswGraph>> load(IndexFileReader& r, size_t threads);

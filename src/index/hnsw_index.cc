@@ -86,6 +86,12 @@ Status HnswIndex::search_batch(std::span<const float> queries, size_t k, const S
   return Status::ok();
 }
 
+Result<std::unique_ptr<Index>> HnswIndex::compacted(const std::function<Id(Id)>& relabel) const {
+  auto g = graph_->compacted(relabel);
+  if (!g.is_ok()) return g.status();
+  return std::unique_ptr<Index>(new HnswIndex(std::move(*g)));
+}
+
 Status HnswIndex::save(const std::string& path) const {
   auto w = IndexFileWriter::open(path, IndexKind::kHnsw, kHnswFileVersion);
   if (!w.is_ok()) return w.status();

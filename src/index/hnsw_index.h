@@ -67,6 +67,11 @@ class HnswIndex final : public Index {
   /// True once searches walk on 8-bit codes (quantized_traversal, after training on 1024 points).
   bool quantized_active() const;
 
+  /// The kept nodes, relabelled, with their links; links that pointed at dropped nodes are
+  /// replaced from those nodes' kept neighbours (the same rule as consolidate()), and nodes left
+  /// poorly connected are re-linked by a search. Costs a fraction of a rebuild.
+  Result<std::unique_ptr<Index>> compacted(const std::function<Id(Id)>& relabel) const override;
+
   Status save(const std::string& path) const override;
   size_t memory_bytes() const override;
 

@@ -21,6 +21,10 @@ Status Index::add_batch(std::span<const Id> ids, std::span<const float> vectors)
   return Status::ok();
 }
 
+Result<std::unique_ptr<Index>> Index::compacted(const std::function<Id(Id)>& /*relabel*/) const {
+  return std::unique_ptr<Index>{};
+}
+
 Status Index::search_batch(std::span<const float> queries, size_t k, const SearchParams& params,
                            std::span<Neighbor> out, std::span<size_t> found) const {
   size_t nq = 0;

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -24,6 +25,9 @@ namespace vecstream {
 class Bitset;
 
 using Id = uint64_t;
+
+/// What a relabel function returns for a point a compacted copy leaves out.
+inline constexpr Id kDropId = ~Id{0};
 
 struct Neighbor {
   Id id = 0;
@@ -78,6 +82,12 @@ class Index {
   /// `out` holds nq*k entries and `found` nq. Kinds may parallelise.
   virtual Status search_batch(std::span<const float> queries, size_t k, const SearchParams& params,
                               std::span<Neighbor> out, std::span<size_t> found) const;
+
+  /// A new index holding the live points `relabel` keeps, under the ids it gives them (kDropId =
+  /// leave the point out), built from this one's structure instead of from scratch: what a
+  /// segment compaction uses to drop deleted rows without re-indexing the survivors. Runs beside
+  /// searches; writers wait. Null when the kind has no such path (the caller rebuilds).
+  virtual Result<std::unique_ptr<Index>> compacted(const std::function<Id(Id)>& relabel) const;
 
   /// Writes the whole index to `path` (temp file, fsync, rename).
   virtual Status save(const std::string& path) const = 0;

@@ -100,10 +100,10 @@ Status Segment::index_up_to(size_t upto) {
   return Status::ok();
 }
 
-void Segment::adopt_index(std::unique_ptr<Index> index) {
+void Segment::adopt_index(std::unique_ptr<Index> index, size_t indexed) {
   if (index_owner_) return;  // an index readers may hold is never replaced
   if (index) {
-    indexed_.store(rows(), std::memory_order_release);
+    indexed_.store(std::min(indexed, rows()), std::memory_order_release);
     index_owner_ = std::move(index);
     index_.store(index_owner_.get(), std::memory_order_release);
   }

@@ -120,9 +120,11 @@ class Segment {
   std::vector<uint64_t> tombstones(size_t rows) const;
   /// Sets the tombstones from a checkpoint's words.
   void restore_tombstones(const std::vector<uint64_t>& words, size_t rows);
-  /// Installs an index covering every row (loaded from a checkpoint, or built after sealing;
-  /// null = stay exact). Readers see it atomically; only a segment without an index may adopt.
-  void adopt_index(std::unique_ptr<Index> index);
+  /// Installs an index covering rows [0, indexed) (default: every row; loaded from a
+  /// checkpoint, built after sealing, or carried over by a compaction; null = stay exact). The
+  /// indexer (or index_up_to) adds the rest. Readers see it atomically; only a segment without
+  /// an index may adopt.
+  void adopt_index(std::unique_ptr<Index> index, size_t indexed = SIZE_MAX);
 
   size_t memory_bytes() const;
 

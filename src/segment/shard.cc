@@ -489,6 +489,9 @@ ShardStats Shard::stats() const {
   st.wal_bytes = wal_ ? wal_->disk_bytes() : 0;
   st.compactions = compactions_.load();
   st.checkpoints = checkpoints_.load();
+  st.compacted_rows = compacted_rows_.load();
+  st.compaction_reused_rows = reused_rows_.load();
+  st.compaction_seconds = static_cast<double>(compaction_us_.load()) * 1e-6;
   return st;
 }
 
@@ -627,33 +630,62 @@ Status Shard::compact_now(bool* did) {
 }
 
 Status Shard::compact(const std::vector<std::shared_ptr<Segment>>& sources) {
-  // Copy the live rows off to the side; writes and searches go on meanwhile.
-  size_t live = 0;
-  for (const auto& s : sources) live += s->live_count();
-  std::shared_ptr<Segment> fresh;
-  if (live > 0) {
-    {
-      std::lock_guard lk(write_mu_);
-      fresh = new_segment_locked(live);
-    }
+  const auto started = std::chrono::steady_clock::now();
+  // The source whose index the rewrite carries over instead of rebuilding: the one with the most
+  // live rows, if at least half of its rows are live (below that, its graph is mostly holes and
+  // rebuilding the few survivors costs little). Its rows go first, so its labels map to a prefix.
+  Segment* base = nullptr;
+  for (const auto& s : sources) {
+    if (s->index() == nullptr || 2 * s->live_count() < s->rows()) continue;
+    if (base == nullptr || s->live_count() > base->live_count()) base = s.get();
   }
+  std::vector<Segment*> order;
+  if (base) order.push_back(base);
+  for (const auto& s : sources) {
+    if (s.get() != base) order.push_back(s.get());
+  }
+  // Plan the copy: the rows live now, in order. Writes and searches go on meanwhile; a row
+  // deleted after this is carried over and tombstoned at the swap.
   struct Moved {
     Segment* src;
     uint32_t src_row;
     uint32_t row;
   };
   std::vector<Moved> moved;
-  moved.reserve(live);
+  size_t base_rows = 0;
+  for (Segment* s : order) {
+    const size_t rows = s->rows();
+    for (size_t r = 0; r < rows; ++r) {
+      if (s->is_deleted(r)) continue;
+      moved.push_back({s, static_cast<uint32_t>(r), static_cast<uint32_t>(moved.size())});
+    }
+    if (s == base) base_rows = moved.size();
+  }
+  std::unique_ptr<Index> carried;
+  if (base && base_rows > 0) {
+    std::vector<uint32_t> new_row(base->rows(), UINT32_MAX);
+    for (size_t i = 0; i < base_rows; ++i) new_row[moved[i].src_row] = moved[i].row;
+    auto copy = base->index()->compacted(
+        [&](Id row) { return row < new_row.size() && new_row[row] != UINT32_MAX ? Id{new_row[row]} : kDropId; });
+    if (!copy.is_ok()) return copy.status();
+    carried = std::move(*copy);  // null: the kind has no such path; rebuild below
+  }
+  std::shared_ptr<Segment> fresh;
+  if (!moved.empty()) {
+    std::lock_guard lk(write_mu_);
+    fresh = carried ? std::make_shared<Segment>(next_segment_id_++, opts_.dim, opts_.metric,
+                                                moved.size(), nullptr, false)
+                    : new_segment_locked(moved.size());
+  }
   if (fresh) {
-    for (const auto& s : sources) {
-      const size_t rows = s->rows();
-      for (size_t r = 0; r < rows && !fresh->full(); ++r) {
-        if (s->is_deleted(r)) continue;
-        const uint32_t nr = fresh->append(s->point_id(r), s->vector(r), s->payload(r));
-        moved.push_back({s.get(), static_cast<uint32_t>(r), nr});
-      }
+    for (const Moved& m : moved) {
+      fresh->append(m.src->point_id(m.src_row), m.src->vector(m.src_row), m.src->payload(m.src_row));
     }
     fresh->seal();
+    if (carried) {
+      fresh->adopt_index(std::move(carried), base_rows);
+      reused_rows_.fetch_add(base_rows);
+    }
     if (fresh->index()) VS_RETURN_IF_ERROR(fresh->index_up_to(fresh->rows()));
     if (fresh->needs_build()) {
       auto built = opts_.index.build(opts_.dim, opts_.metric, fresh->vector(0), fresh->rows());
@@ -691,6 +723,10 @@ Status Shard::compact(const std::vector<std::shared_ptr<Segment>>& sources) {
     publish_locked(std::move(segs));
   }
   compactions_.fetch_add(1);
+  compacted_rows_.fetch_add(moved.size());
+  compaction_us_.fetch_add(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
+          .count()));
   return Status::ok();
 }
 

@@ -132,6 +132,9 @@ struct ShardStats {
   uint64_t wal_bytes = 0;
   size_t memory_bytes = 0;
   uint64_t compactions = 0, checkpoints = 0;
+  uint64_t compacted_rows = 0;  // live rows carried into rewritten segments, all compactions
+  uint64_t compaction_reused_rows = 0;  // ... of which kept their index entry (not re-indexed)
+  double compaction_seconds = 0;  // wall time spent in compactions (copy, index, swap)
 };
 
 /// The immutable list of segments a query works on; the growing segment is last.
@@ -252,6 +255,7 @@ class Shard {
   std::atomic<uint64_t> checkpoint_wal_bytes_{0};
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::atomic<uint64_t> compactions_{0}, checkpoints_{0};
+  std::atomic<uint64_t> compacted_rows_{0}, reused_rows_{0}, compaction_us_{0};
 
   mutable std::mutex bg_mu_;
   mutable std::condition_variable bg_cv_;

@@ -41,6 +41,9 @@ nlohmann::json CollectionInfo::to_json() const {
                       {"wal_bytes", s.wal_bytes},
                       {"memory_bytes", s.memory_bytes},
                       {"compactions", s.compactions},
+                      {"compacted_rows", s.compacted_rows},
+                      {"compaction_reused_rows", s.compaction_reused_rows},
+                      {"compaction_seconds", s.compaction_seconds},
                       {"checkpoints", s.checkpoints}});
   }
   return {{"config", config.to_json()},

@@ -236,9 +236,94 @@ TEST(ShardTest, RecallUnderChurnWithSealingAndCompaction) {
     for (size_t i = 0; i < truth.size(); ++i) EXPECT_EQ(out[i].id.num(), truth[i]);
   }
   const double recall = hit / (200.0 * 10.0);
-  std::printf("recall@10 after churn: %.4f (segments %zu, compactions %llu)\n", recall, st.segments,
-              static_cast<unsigned long long>(st.compactions));
+  std::printf("recall@10 after churn: %.4f (segments %zu, compactions %llu, rows rewritten %llu, "
+              "graph kept for %llu)\n",
+              recall, st.segments, static_cast<unsigned long long>(st.compactions),
+              static_cast<unsigned long long>(st.compacted_rows),
+              static_cast<unsigned long long>(st.compaction_reused_rows));
   EXPECT_GE(recall, 0.97);
+  EXPECT_GT(st.compaction_reused_rows, 0u);  // some rewrites carried their graph over
+  EXPECT_LE(st.compaction_reused_rows, st.compacted_rows);
+}
+
+// A rewrite of a sealed segment with a quarter of its rows deleted keeps the survivors' graph
+// nodes (relabelled to their new rows) instead of re-indexing them; a merge keeps the larger
+// segment's graph and indexes the other's rows into it.
+// Every survivor keeps its vector and payload, finds itself, and survives a restart.
+TEST(ShardTest, CompactionCarriesTheGraphOver) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  o.background = false;
+  o.seal_rows = 1000;
+  o.max_segments = 1;
+  const size_t n = 1000;
+  auto data = testing::clustered(n + 100, kDim, 10, 21);
+  std::map<uint64_t, std::vector<float>> live;
+  {
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok());
+    Shard& s = **shard;
+    std::vector<PointWrite> batch;
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(point(i, row(data, i), {{"i", i}}));
+      live[i] = row(data, i);
+    }
+    ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+    ASSERT_TRUE(s.seal_now().is_ok());
+    ASSERT_TRUE(s.index_pending().is_ok());
+    // A second, small sealed segment.
+    batch.clear();
+    for (size_t i = n; i < n + 100; ++i) {
+      batch.push_back(point(i, row(data, i), {{"i", i}}));
+      live[i] = row(data, i);
+    }
+    ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+    ASSERT_TRUE(s.seal_now().is_ok());
+    ASSERT_TRUE(s.index_pending().is_ok());
+    std::vector<PointId> del;
+    for (uint64_t i = 0; i < n; i += 4) {
+      del.push_back(PointId::number(i));
+      live.erase(i);
+    }
+    ASSERT_TRUE(s.remove(del).is_ok());
+    // Round 1 rewrites the first segment (a quarter deleted); round 2 merges the two (one
+    // segment allowed): the rewritten one's graph again, the small one's rows indexed into it.
+    bool did = false;
+    ASSERT_TRUE(s.compact_now(&did).is_ok());
+    ASSERT_TRUE(did);
+    ShardStats st = s.stats();
+    EXPECT_EQ(st.compactions, 1u);
+    EXPECT_EQ(st.compacted_rows, n - n / 4);
+    EXPECT_EQ(st.compaction_reused_rows, n - n / 4);
+    EXPECT_EQ(st.deleted, 0u);
+    ASSERT_TRUE(s.compact_now(&did).is_ok());
+    ASSERT_TRUE(did);
+    st = s.stats();
+    EXPECT_EQ(st.compactions, 2u);
+    EXPECT_EQ(st.segments, 2u);  // the merged one and an empty growing segment
+    EXPECT_EQ(st.compacted_rows, 2 * (n - n / 4) + 100);
+    EXPECT_EQ(st.compaction_reused_rows, 2 * (n - n / 4));
+    EXPECT_EQ(st.unindexed_rows, 0u);
+    ASSERT_TRUE(s.close().is_ok());
+  }
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  Shard& s = **shard;
+  EXPECT_EQ(s.stats().live, live.size());
+  size_t self_hits = 0;
+  for (const auto& [id, v] : live) {
+    auto got = s.get(PointId::number(id));
+    ASSERT_TRUE(got.has_value()) << id;
+    EXPECT_EQ(got->vector, v);
+    EXPECT_EQ(got->payload["i"], id);
+    std::vector<ScoredPoint> out;
+    ShardQuery q;
+    q.k = 3;
+    ASSERT_TRUE(s.search(v, q, &out).is_ok());
+    for (const auto& p : out) ASSERT_TRUE(live.count(p.id.num())) << "deleted id returned";
+    self_hits += !out.empty() && out[0].id.num() == id;
+  }
+  EXPECT_GE(static_cast<double>(self_hits), 0.99 * static_cast<double>(live.size()));
 }
 
 TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {

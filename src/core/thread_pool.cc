@@ -38,13 +38,17 @@ void ThreadPool::worker_loop(size_t index) {
   tl_inside_pool = true;
   uint64_t seen = 0;
   for (;;) {
+    ThreadPriority priority;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_start_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
+      priority = priority_;
       ++active_;
     }
+    // Best effort: a refusal leaves the worker where it is.
+    if (priority > current_thread_priority()) (void)lower_current_thread_priority(priority);
     run_chunks(index);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -68,6 +72,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     n_ = n;
     grain_ = grain;
     next_ = 0;
+    priority_ = current_thread_priority();
     ++generation_;
   }
   cv_start_.notify_all();

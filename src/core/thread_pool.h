@@ -3,6 +3,8 @@
 // parallel_for(n, fn) splits [0, n) into chunks handed out dynamically to the workers *and* the
 // calling thread, and returns when all are done. Calls from several threads are serialised (one
 // batch at a time), which is what batch callers want; nested calls from inside a task run inline.
+// Workers never run above the caller that hands them a batch: a background caller (an indexer,
+// core/thread_priority.h) lowers them, and they stay lowered (lowering is one-way).
 #pragma once
 
 #include <condition_variable>
@@ -11,6 +13,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/thread_priority.h"
 
 namespace vecstream {
 
@@ -40,6 +44,7 @@ class ThreadPool {
   std::condition_variable cv_done_;
   const std::function<void(size_t, size_t, size_t)>* fn_ = nullptr;
   size_t n_ = 0, grain_ = 1, next_ = 0, active_ = 0;
+  ThreadPriority priority_ = ThreadPriority::kNormal;  // the current batch's caller's
   uint64_t generation_ = 0;
   bool stop_ = false;
 };

@@ -52,7 +52,7 @@ Result<CollectionConfig> CollectionConfig::from_json(const nlohmann::json& j) {
   static const char* kKeys[] = {"name", "dim", "metric", "shards", "index", "seal_rows",
                                 "seal_age_ms", "fsync", "fsync_interval_ms",
                                 "checkpoint_wal_bytes", "checkpoint_interval_ms",
-                                "compact_deleted_ratio", "max_segments"};
+                                "compact_deleted_ratio", "max_segments", "background_priority"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = false;
     for (const char* k : kKeys) known = known || it.key() == k;
@@ -92,6 +92,12 @@ Result<CollectionConfig> CollectionConfig::from_json(const nlohmann::json& j) {
     if (!p.is_ok()) return bad_key("fsync", p.status().message());
     s.fsync = *p;
   }
+  if (j.contains("background_priority")) {
+    if (!j["background_priority"].is_string()) return bad_key("background_priority", "must be a string");
+    auto p = parse_thread_priority(j["background_priority"].get<std::string>());
+    if (!p.is_ok()) return bad_key("background_priority", p.status().message());
+    s.background_priority = *p;
+  }
   if (j.contains("compact_deleted_ratio")) {
     const auto& v = j["compact_deleted_ratio"];
     if (!v.is_number() || v.get<double>() <= 0.0 || v.get<double>() > 1.0) {
@@ -118,7 +124,8 @@ nlohmann::json CollectionConfig::to_json() const {
           {"checkpoint_wal_bytes", shard.checkpoint_wal_bytes},
           {"checkpoint_interval_ms", shard.checkpoint_interval_ms},
           {"compact_deleted_ratio", shard.compact_deleted_ratio},
-          {"max_segments", shard.max_segments}};
+          {"max_segments", shard.max_segments},
+          {"background_priority", std::string(thread_priority_name(shard.background_priority))}};
 }
 
 Result<std::unique_ptr<Collection>> Collection::create(const std::string& dir,

@@ -87,16 +87,23 @@ bool Segment::mark_deleted(size_t row) {
   return true;
 }
 
-Status Segment::index_up_to(size_t upto) {
+Status Segment::index_up_to(size_t upto, bool parallel) {
   Index* index_ = index();
   if (!index_) return Status::failed_precondition("segment has no index");
-  const size_t from = indexed_.load(std::memory_order_relaxed);
+  const size_t from = indexed_.load(std::memory_order_acquire);
   upto = std::min(upto, rows());
   if (upto <= from) return Status::ok();
-  std::vector<Id> labels(upto - from);
-  for (size_t i = 0; i < labels.size(); ++i) labels[i] = from + i;
-  VS_RETURN_IF_ERROR(index_->add_batch(labels, {vector(from), (upto - from) * dim_}));
-  indexed_.store(upto, std::memory_order_release);
+  if (parallel) {
+    std::vector<Id> labels(upto - from);
+    for (size_t i = 0; i < labels.size(); ++i) labels[i] = from + i;
+    VS_RETURN_IF_ERROR(index_->add_batch(labels, {vector(from), (upto - from) * dim_}));
+  } else {
+    for (size_t r = from; r < upto; ++r) VS_RETURN_IF_ERROR(index_->add(r, {vector(r), dim_}));
+  }
+  size_t cur = indexed_.load(std::memory_order_relaxed);
+  while (cur < upto &&
+         !indexed_.compare_exchange_weak(cur, upto, std::memory_order_release, std::memory_order_relaxed)) {
+  }
   return Status::ok();
 }
 

@@ -93,8 +93,11 @@ class Segment {
   /// Sealed, and its index kind still has to be trained and built over the rows.
   bool needs_build() const { return needs_build_.load(std::memory_order_acquire); }
   size_t indexed_rows() const { return indexed_.load(std::memory_order_acquire); }
-  /// Indexer only: inserts rows [indexed_rows(), upto) into the index and publishes them.
-  Status index_up_to(size_t upto);
+  /// Inserts rows [indexed_rows(), upto) into the index (through the index's workers, or in
+  /// this thread alone when !parallel) and publishes them. Any thread: callers that overlap
+  /// insert the shared rows twice (an upsert of the same row and vector), and the published
+  /// prefix only grows, to what a caller has itself inserted beyond the prefix it started from.
+  Status index_up_to(size_t upto, bool parallel = true);
   /// Sealed and fully indexed (or exact-only): nothing left for the indexer.
   bool settled() const {
     return sealed() && !needs_build() && (index() == nullptr || indexed_rows() == rows());

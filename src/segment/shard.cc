@@ -306,16 +306,12 @@ Result<WriteAck> Shard::remove_where(const PayloadFilter& filter, SourcePosition
 Result<WriteAck> Shard::write(WriteBatch batch) {
   VS_RETURN_IF_ERROR(validate(&batch));
   if (opts_.background && batch.op == WriteOp::kUpsert) {
-    // Wait (bounded) while the indexer is too far behind; deletes never wait.
+    // Help while the indexer is far behind; wait (bounded) while it is too far behind and
+    // another writer is helping. Deletes never wait.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.write_stall_ms);
     for (;;) {
-      size_t backlog = 0;
-      {
-        EpochDomain::Guard guard(epochs_);
-        for (const auto& seg : snapshot()->segments) {
-          if (seg->index()) backlog += seg->rows() - std::min(seg->rows(), seg->indexed_rows());
-        }
-      }
+      const size_t backlog = index_backlog();
+      if (opts_.writer_help_rows > 0 && backlog > opts_.writer_help_rows && help_index()) continue;
       if (backlog <= opts_.max_unindexed_rows) break;
       if (std::chrono::steady_clock::now() >= deadline) {
         return Status::resource_exhausted("indexing backlog of " + std::to_string(backlog) +
@@ -491,6 +487,7 @@ ShardStats Shard::stats() const {
   st.checkpoints = checkpoints_.load();
   st.compacted_rows = compacted_rows_.load();
   st.compaction_reused_rows = reused_rows_.load();
+  st.writer_indexed_rows = helped_rows_.load();
   st.compaction_seconds = static_cast<double>(compaction_us_.load()) * 1e-6;
   return st;
 }
@@ -544,6 +541,37 @@ bool Shard::index_step() {
   return did;
 }
 
+size_t Shard::index_backlog() const {
+  EpochDomain::Guard guard(epochs_);
+  size_t backlog = 0;
+  for (const auto& seg : snapshot()->segments) {
+    if (seg->index()) backlog += seg->rows() - std::min(seg->rows(), seg->indexed_rows());
+  }
+  return backlog;
+}
+
+bool Shard::help_index() {
+  bool expected = false;
+  if (!helping_.compare_exchange_strong(expected, true)) return false;
+  bool did = false;
+  {
+    EpochDomain::Guard guard(epochs_);
+    const SegmentSet* set = snapshot();
+    for (auto it = set->segments.rbegin(); it != set->segments.rend() && !did; ++it) {
+      Segment& seg = **it;
+      if (!seg.index()) continue;
+      const size_t rows = seg.rows(), done = seg.indexed_rows();
+      if (done >= rows) continue;
+      // In this thread only: the pool's workers run at background priority.
+      const size_t upto = std::min(rows, done + opts_.index_batch);
+      did = seg.index_up_to(upto, /*parallel=*/false).is_ok();
+      if (did) helped_rows_.fetch_add(upto - done);
+    }
+  }
+  helping_.store(false);
+  return did;
+}
+
 Status Shard::index_pending() {
   while (index_step()) {
   }
@@ -570,7 +598,16 @@ Status Shard::seal_now() {
   return Status::ok();
 }
 
+void Shard::lower_background_priority() const {
+  Status st = lower_current_thread_priority(opts_.background_priority);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "vecstream: background threads stay at normal priority: %s\n",
+                 st.to_string().c_str());
+  }
+}
+
 void Shard::indexer_loop() {
+  lower_background_priority();
   for (;;) {
     {
       std::unique_lock lk(bg_mu_);
@@ -832,6 +869,7 @@ Status Shard::checkpoint_locked() {
 }
 
 void Shard::maintenance_loop() {
+  lower_background_priority();
   for (;;) {
     {
       std::unique_lock lk(bg_mu_);

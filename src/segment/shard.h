@@ -43,6 +43,7 @@
 #include "core/epoch.h"
 #include "core/metric.h"
 #include "core/status.h"
+#include "core/thread_priority.h"
 #include "segment/index_spec.h"
 #include "segment/payload_filter.h"
 #include "segment/point_id.h"
@@ -72,12 +73,22 @@ struct ShardOptions {
   uint32_t checkpoint_interval_ms = 60000;     // ... or this long after the last (0 = never)
 
   bool background = true;  // run the indexer / maintenance threads (tests may drive by hand)
+  // Priority of those threads and of the pool workers they hand batches to, against query
+  // threads (core/thread_priority.h): below them, a query never waits a time slice behind a
+  // build; the price is that under a load that keeps every core busy with queries, indexing
+  // only gets what is left, and writers meet the back-pressure below sooner.
+  ThreadPriority background_priority = ThreadPriority::kIdle;
 
   // Back-pressure: when the indexer is this many rows behind, writers wait for it (up to
   // write_stall_ms, then RESOURCE_EXHAUSTED) instead of growing the exactly scanned tail — and
   // the query cost — without bound.
   size_t max_unindexed_rows = 50000;
   uint32_t write_stall_ms = 10000;
+  // Before that: when this many rows wait for the indexer (which runs at background priority,
+  // so queries that keep every core busy starve it), a writer indexes a batch in its own thread,
+  // at its own priority, before it writes: writes slow to the rate they can index, and the
+  // exactly scanned tail stays bounded. 0 = never help.
+  size_t writer_help_rows = 16384;
 
   // Limits: a request above them is INVALID_ARGUMENT / RESOURCE_EXHAUSTED, never partly applied.
   size_t max_batch_points = 10000;
@@ -134,6 +145,7 @@ struct ShardStats {
   uint64_t compactions = 0, checkpoints = 0;
   uint64_t compacted_rows = 0;  // live rows carried into rewritten segments, all compactions
   uint64_t compaction_reused_rows = 0;  // ... of which kept their index entry (not re-indexed)
+  uint64_t writer_indexed_rows = 0;  // rows writers indexed themselves (writer_help_rows)
   double compaction_seconds = 0;  // wall time spent in compactions (copy, index, swap)
 };
 
@@ -228,7 +240,10 @@ class Shard {
   const SegmentSet* snapshot() const { return set_.load(); }
 
   bool index_step();  // one indexer step; true if it did work
+  bool help_index();  // a writer's step (see writer_help_rows); true if it indexed rows
+  size_t index_backlog() const;  // rows searched exactly until indexed
   Status compact(const std::vector<std::shared_ptr<Segment>>& sources);
+  void lower_background_priority() const;  // background threads, at their start
   void indexer_loop();
   void maintenance_loop();
   void stop_background();
@@ -256,6 +271,9 @@ class Shard {
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::atomic<uint64_t> compactions_{0}, checkpoints_{0};
   std::atomic<uint64_t> compacted_rows_{0}, reused_rows_{0}, compaction_us_{0};
+
+  std::atomic<bool> helping_{false};  // one writer helps at a time
+  std::atomic<uint64_t> helped_rows_{0};
 
   mutable std::mutex bg_mu_;
   mutable std::condition_variable bg_cv_;

@@ -43,6 +43,7 @@ nlohmann::json CollectionInfo::to_json() const {
                       {"compactions", s.compactions},
                       {"compacted_rows", s.compacted_rows},
                       {"compaction_reused_rows", s.compaction_reused_rows},
+                      {"writer_indexed_rows", s.writer_indexed_rows},
                       {"compaction_seconds", s.compaction_seconds},
                       {"checkpoints", s.checkpoints}});
   }

@@ -1,14 +1,24 @@
-// Status/Result, Bitset, TopK, VisitedSet and ThreadPool.
+// Status/Result, Bitset, TopK, VisitedSet, ThreadPool and ThreadPriority.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <numeric>
+#include <thread>
+#include <vector>
 #include <random>
 
 #include "core/bitset.h"
 #include "core/metric.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "core/thread_priority.h"
 #include "core/top_k.h"
 #include "core/visited_set.h"
 
@@ -119,6 +129,49 @@ TEST(ThreadPoolTest, ConcurrentCallersAndNesting) {
   }
   for (auto& t : callers) t.join();
   EXPECT_EQ(total.load(), 4u * 20u * 100u);
+}
+
+TEST(ThreadPriorityTest, LowersOneWayAndParses) {
+  EXPECT_EQ(*parse_thread_priority("idle"), ThreadPriority::kIdle);
+  EXPECT_EQ(*parse_thread_priority("low"), ThreadPriority::kLow);
+  EXPECT_EQ(*parse_thread_priority("normal"), ThreadPriority::kNormal);
+  EXPECT_EQ(parse_thread_priority("high").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(thread_priority_name(ThreadPriority::kLow), "low");
+  // In fresh threads, so this test's own thread keeps its priority.
+  std::thread([] {
+    EXPECT_EQ(current_thread_priority(), ThreadPriority::kNormal);
+    ASSERT_TRUE(lower_current_thread_priority(ThreadPriority::kLow).is_ok());
+    EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))), 19);
+    EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER);
+    ASSERT_TRUE(lower_current_thread_priority(ThreadPriority::kIdle).is_ok());
+    EXPECT_EQ(sched_getscheduler(0), SCHED_IDLE);
+    // Asking for a higher priority changes nothing.
+    ASSERT_TRUE(lower_current_thread_priority(ThreadPriority::kNormal).is_ok());
+    EXPECT_EQ(current_thread_priority(), ThreadPriority::kIdle);
+    EXPECT_EQ(sched_getscheduler(0), SCHED_IDLE);
+  }).join();
+  EXPECT_EQ(current_thread_priority(), ThreadPriority::kNormal);
+  EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER);
+}
+
+TEST(ThreadPoolTest, WorkersNeverRunAboveTheirCaller) {
+  ThreadPool pool(3);
+  std::mutex mu;
+  std::vector<int> policies;
+  auto record = [&](size_t, size_t, size_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let every worker take a chunk
+    std::lock_guard<std::mutex> lock(mu);
+    policies.push_back(sched_getscheduler(0));
+  };
+  pool.parallel_for(30, 1, record);  // a normal caller leaves them normal
+  EXPECT_EQ(std::count(policies.begin(), policies.end(), SCHED_IDLE), 0);
+  policies.clear();
+  std::thread([&] {
+    ASSERT_TRUE(lower_current_thread_priority(ThreadPriority::kIdle).is_ok());
+    pool.parallel_for(30, 1, record);
+  }).join();
+  EXPECT_EQ(std::count(policies.begin(), policies.end(), SCHED_IDLE),
+            static_cast<long>(policies.size()));
 }
 
 }  // namespace

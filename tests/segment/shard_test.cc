@@ -3,12 +3,15 @@
 #include "segment/shard.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "segment/collection.h"
 #include "support/temp_dir.h"
@@ -326,6 +329,96 @@ TEST(ShardTest, CompactionCarriesTheGraphOver) {
   EXPECT_GE(static_cast<double>(self_hits), 0.99 * static_cast<double>(live.size()));
 }
 
+// Scheduling policy of every thread of this process, from /proc (field 41 of a task's stat).
+std::vector<int> thread_policies() {
+  std::vector<int> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(e.path() / "stat");
+    std::string line;
+    std::getline(in, line);
+    const size_t paren = line.rfind(')');  // the name may hold spaces
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 2));
+    std::string field;
+    int index = 3;  // the state is field 3
+    while (rest >> field && index < 41) ++index;
+    if (index == 41) out.push_back(std::stoi(field));
+  }
+  return out;
+}
+
+// The indexer and maintenance threads (and the workers they hand batches to) run at SCHED_IDLE by
+// default, so queries never wait behind them; "normal" leaves them as they are.
+TEST(ShardTest, BackgroundThreadsRunBelowQueries) {
+  static constexpr int kSchedIdle = 5;  // SCHED_IDLE
+  auto count_idle = [] {
+    const auto p = thread_policies();
+    return std::count(p.begin(), p.end(), kSchedIdle);
+  };
+  const auto idle_before = count_idle();
+  auto data = testing::clustered(600, kDim, 4, 31);
+  {
+    TempDir dir;
+    ShardOptions o = small_options(dir.path());
+    o.background_priority = ThreadPriority::kNormal;
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok());
+    std::vector<PointWrite> batch;
+    for (size_t i = 0; i < 600; ++i) batch.push_back(point(i, row(data, i)));
+    ASSERT_TRUE((*shard)->upsert(std::move(batch)).is_ok());
+    (*shard)->wait_indexed();
+    EXPECT_EQ(count_idle(), idle_before);
+  }
+  TempDir dir;
+  auto shard = Shard::open(small_options(dir.path()));
+  ASSERT_TRUE(shard.is_ok());
+  std::vector<PointWrite> batch;
+  for (size_t i = 0; i < 600; ++i) batch.push_back(point(i, row(data, i)));
+  ASSERT_TRUE((*shard)->upsert(std::move(batch)).is_ok());
+  (*shard)->wait_indexed();
+  // The indexer and maintenance threads at least; the thread that writes is untouched.
+  for (int i = 0; i < 200 && count_idle() < idle_before + 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(count_idle(), idle_before + 2);
+  EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER);
+}
+
+// With the indexer gone (what a background thread starved by queries on every core looks like),
+// writers index batches themselves once the backlog passes writer_help_rows: writes are not
+// refused, the exactly scanned tail stays bounded, and results stay right.
+TEST(ShardTest, WritersIndexWhenTheIndexerFallsBehind) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  o.seal_rows = 5000;
+  o.writer_help_rows = 200;
+  o.max_unindexed_rows = 400;
+  o.write_stall_ms = 200;  // without the help, the writes below would be refused
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok());
+  Shard& s = **shard;
+  s.stop();  // no indexer from here on
+  auto data = testing::clustered(2000, kDim, 8, 33);
+  for (size_t b = 0; b < 2000; b += 100) {
+    std::vector<PointWrite> batch;
+    for (size_t i = b; i < b + 100; ++i) batch.push_back(point(i, row(data, i)));
+    auto ack = s.upsert(std::move(batch));
+    ASSERT_TRUE(ack.is_ok()) << ack.status().to_string();
+    EXPECT_LE(s.stats().unindexed_rows, o.writer_help_rows + 100);
+  }
+  const ShardStats st = s.stats();
+  EXPECT_GE(st.writer_indexed_rows, 2000u - o.writer_help_rows - 100);
+  EXPECT_EQ(st.live, 2000u);
+  for (size_t i = 0; i < 2000; i += 37) {
+    std::vector<ScoredPoint> out;
+    ShardQuery q;
+    q.k = 1;
+    ASSERT_TRUE(s.search(row(data, i), q, &out).is_ok());
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].id.num(), i);
+  }
+}
+
 TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {
   TempDir dir;
   auto shard = Shard::open(small_options(dir.path()));
@@ -593,10 +686,22 @@ TEST(CollectionTest, ShardsRouteMergeAndReopen) {
                              nlohmann::json{{"name", "x"}, {"dim", 4}, {"shards", 0}},
                              nlohmann::json{{"name", "x"}, {"dim", 4}, {"index", {{"kind", "lsh"}}}},
                              nlohmann::json{{"name", "x"}, {"dim", 4}, {"colour", 1}},
-                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"fsync", "sometimes"}}}) {
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"fsync", "sometimes"}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"background_priority", "high"}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"background_priority", 1}}}) {
     auto r = CollectionConfig::from_json(bad);
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad.dump();
   }
+  // The background priority round-trips through the stored configuration (default idle).
+  auto low = CollectionConfig::from_json({{"name", "x"}, {"dim", 4}, {"background_priority", "low"}});
+  ASSERT_TRUE(low.is_ok());
+  EXPECT_EQ(low->shard.background_priority, ThreadPriority::kLow);
+  EXPECT_EQ(low->to_json()["background_priority"], "low");
+  auto plain = CollectionConfig::from_json({{"name", "x"}, {"dim", 4}});
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_EQ(plain->shard.background_priority, ThreadPriority::kIdle);
+  EXPECT_EQ(CollectionConfig::from_json(plain->to_json())->shard.background_priority,
+            ThreadPriority::kIdle);
 }
 
 }  // namespace

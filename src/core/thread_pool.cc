@@ -66,6 +66,23 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     return;
   }
   std::lock_guard<std::mutex> batch(batch_mu_);
+  run_batch(n, grain, fn);
+}
+
+void ThreadPool::parallel_for_or_inline(size_t n, size_t grain,
+                                        const std::function<void(size_t, size_t, size_t)>& fn) {
+  if (n == 0) return;
+  if (grain == 0) grain = 1;
+  std::unique_lock<std::mutex> batch(batch_mu_, std::try_to_lock);
+  if (workers_.empty() || tl_inside_pool || n <= grain || !batch.owns_lock()) {
+    fn(0, n, 0);
+    return;
+  }
+  run_batch(n, grain, fn);
+}
+
+void ThreadPool::run_batch(size_t n, size_t grain,
+                           const std::function<void(size_t, size_t, size_t)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     fn_ = &fn;

@@ -32,10 +32,15 @@ class ThreadPool {
   /// worker_index < size(). Blocks until every chunk has run.
   void parallel_for(size_t n, size_t grain,
                     const std::function<void(size_t, size_t, size_t)>& fn);
+  /// parallel_for, but if another caller's batch holds the pool, runs everything in the calling
+  /// thread instead of waiting: for callers that hold a lock the running batch's tasks may need.
+  void parallel_for_or_inline(size_t n, size_t grain,
+                              const std::function<void(size_t, size_t, size_t)>& fn);
 
  private:
   void worker_loop(size_t index);
   void run_chunks(size_t worker_index);
+  void run_batch(size_t n, size_t grain, const std::function<void(size_t, size_t, size_t)>& fn);  // batch_mu_ held
 
   std::vector<std::thread> workers_;
   std::mutex batch_mu_;  // one batch at a time

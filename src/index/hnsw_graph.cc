@@ -742,7 +742,9 @@ Status HnswGraph::consolidate() {
   uint64_t entry_now = entry_.load(std::memory_order_acquire);
   const uint32_t limit = capacity_.load(std::memory_order_acquire);
 
-  pool_->parallel_for(hw, 256, [&](size_t b, size_t en, size_t) {
+  // writers_mu_ is held: a batch of inserts another thread is running on the pool waits for it,
+  // so waiting for the pool here would deadlock; run inline then.
+  pool_->parallel_for_or_inline(hw, 256, [&](size_t b, size_t en, size_t) {
     std::vector<Cand> cand;
     std::vector<uint32_t> keep;
     for (size_t si = b; si < en; ++si) {

@@ -14,6 +14,12 @@ namespace vecstream {
 
 namespace {
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 constexpr uint32_t kTombstoneVersion = 1;
 
 std::string data_dir(const ShardOptions& o) { return o.dir + "/data"; }
@@ -311,7 +317,12 @@ Result<WriteAck> Shard::write(WriteBatch batch) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.write_stall_ms);
     for (;;) {
       const size_t backlog = index_backlog();
-      if (opts_.writer_help_rows > 0 && backlog > opts_.writer_help_rows && help_index()) continue;
+      if (opts_.writer_help_rows > 0 && backlog > opts_.writer_help_rows &&
+          steady_ns() - indexer_seen_ns_.load(std::memory_order_relaxed) >
+              int64_t{opts_.indexer_stall_ms} * 1000000 &&
+          help_index()) {
+        continue;
+      }
       if (backlog <= opts_.max_unindexed_rows) break;
       if (std::chrono::steady_clock::now() >= deadline) {
         return Status::resource_exhausted("indexing backlog of " + std::to_string(backlog) +
@@ -613,7 +624,10 @@ void Shard::indexer_loop() {
       std::unique_lock lk(bg_mu_);
       if (stop_) return;
     }
-    if (index_step()) continue;
+    indexer_seen_ns_.store(steady_ns(), std::memory_order_relaxed);
+    const bool did = index_step();
+    indexer_seen_ns_.store(steady_ns(), std::memory_order_relaxed);
+    if (did) continue;
     std::unique_lock lk(bg_mu_);
     if (stop_) return;
     bg_cv_.wait_for(lk, std::chrono::milliseconds(20));

@@ -84,11 +84,13 @@ struct ShardOptions {
   // the query cost — without bound.
   size_t max_unindexed_rows = 50000;
   uint32_t write_stall_ms = 10000;
-  // Before that: when this many rows wait for the indexer (which runs at background priority,
-  // so queries that keep every core busy starve it), a writer indexes a batch in its own thread,
-  // at its own priority, before it writes: writes slow to the rate they can index, and the
-  // exactly scanned tail stays bounded. 0 = never help.
+  // Before that: when this many rows wait for the indexer and the indexer has not come round
+  // for indexer_stall_ms (it runs at background priority, so queries that keep every core busy
+  // starve it), a writer indexes a batch in its own thread, at its own priority, before it
+  // writes: writes slow to the rate they can index, and the exactly scanned tail stays bounded.
+  // An indexer that is merely behind (a fast bulk load) is left to catch up. 0 = never help.
   size_t writer_help_rows = 16384;
+  uint32_t indexer_stall_ms = 1000;
 
   // Limits: a request above them is INVALID_ARGUMENT / RESOURCE_EXHAUSTED, never partly applied.
   size_t max_batch_points = 10000;
@@ -273,6 +275,7 @@ class Shard {
   std::atomic<uint64_t> compacted_rows_{0}, reused_rows_{0}, compaction_us_{0};
 
   std::atomic<bool> helping_{false};  // one writer helps at a time
+  std::atomic<int64_t> indexer_seen_ns_{0};  // steady clock: the indexer's last round
   std::atomic<uint64_t> helped_rows_{0};
 
   mutable std::mutex bg_mu_;

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "core/bitset.h"
 #include "index/flat_index.h"
@@ -423,6 +424,32 @@ void compacted_copy_keeps_recall(bool quantized) {
 
 TEST(HnswIndexTest, CompactedCopyKeepsRecallOverRounds) { compacted_copy_keeps_recall(false); }
 TEST(HnswIndexTest, CompactedCopyKeepsRecallOnCodes) { compacted_copy_keeps_recall(true); }
+
+// One thread inserts batches on the graph's workers while another upserts, which triggers
+// consolidate(): consolidate holds the writers' lock the batch's tasks need, so it must not wait
+// for the pool (it runs inline when the pool is busy). This used to deadlock.
+TEST(HnswIndexTest, ConsolidateBesideAnotherThreadsBatch) {
+  const size_t d = 16, n = 6000;
+  HnswParams params;
+  params.M = 8;
+  params.ef_construction = 40;
+  params.threads = 2;
+  params.consolidate_ratio = 0.01;  // consolidate often
+  auto hnsw = std::move(*HnswIndex::create(d, Metric::kL2, params));
+  auto data = clustered(2 * n, d, 8, 91);
+  ASSERT_TRUE(hnsw->add_batch(iota_ids(500), {data.data(), 500 * d}).is_ok());
+  std::thread batches([&] {
+    for (size_t b = 500; b < n; b += 250) {
+      ASSERT_TRUE(hnsw->add_batch(iota_ids(250, b), {data.data() + b * d, 250 * d}).is_ok());
+    }
+  });
+  for (size_t i = 0; i < 3000; ++i) {
+    const size_t id = i % 500;
+    ASSERT_TRUE(hnsw->add(id, {data.data() + (n + i % n) * d, d}).is_ok());
+  }
+  batches.join();
+  EXPECT_EQ(hnsw->size(), n);
+}
 
 TEST(HnswIndexTest, CompactedCopyEdgeCases) {
   const size_t n = 500, d = 8;

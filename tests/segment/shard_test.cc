@@ -392,8 +392,9 @@ TEST(ShardTest, WritersIndexWhenTheIndexerFallsBehind) {
   ShardOptions o = small_options(dir.path());
   o.seal_rows = 5000;
   o.writer_help_rows = 200;
+  o.indexer_stall_ms = 50;
   o.max_unindexed_rows = 400;
-  o.write_stall_ms = 200;  // without the help, the writes below would be refused
+  o.write_stall_ms = 2000;  // without the help, the writes below would be refused
   auto shard = Shard::open(o);
   ASSERT_TRUE(shard.is_ok());
   Shard& s = **shard;

@@ -58,6 +58,7 @@ Result<std::unique_ptr<Shard>> Shard::open(const ShardOptions& options) {
   std::unique_ptr<Shard> s(new Shard(options));
   VS_RETURN_IF_ERROR(s->recover());
   if (options.background) {
+    s->indexer_seen_ns_.store(steady_ns());
     s->indexer_ = std::thread([p = s.get()] { p->indexer_loop(); });
     s->maintainer_ = std::thread([p = s.get()] { p->maintenance_loop(); });
   }

@@ -398,7 +398,8 @@ TEST(ShardTest, WritersIndexWhenTheIndexerFallsBehind) {
   auto shard = Shard::open(o);
   ASSERT_TRUE(shard.is_ok());
   Shard& s = **shard;
-  s.stop();  // no indexer from here on
+  s.stop();  // no indexer from here on; past indexer_stall_ms it counts as stalled
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.indexer_stall_ms + 50));
   auto data = testing::clustered(2000, kDim, 8, 33);
   for (size_t b = 0; b < 2000; b += 100) {
     std::vector<PointWrite> batch;

@@ -178,7 +178,7 @@ TEST(FastScanQuantize, EveryLevelProducesTheScalarBytes) {
   std::mt19937 rng(8);
   const FastScanKernels* ref = fast_scan_kernels_for(SimdLevel::kScalar);
   for (const FastScanKernels* k : available_levels()) {
-    for (size_t m : {1, 2, 3, 16, 33, 98, 196, 257, 300, 784}) {
+    for (size_t m : {1, 2, 3, 16, 33, 98, 196, 257, 300, 784, 1500}) {
       for (float scale : {1e-3f, 1.0f, 1e4f}) {
         auto lut = random_float_lut(rng, m, scale);
         lut[5] = lut[6];  // ties

@@ -734,8 +734,8 @@ void print_quantized_summary(const AnnOptions& opt, const Dataset& ds,
       const auto in = interpolated_at(vs, 0.95);
       const bool small = vs.code_bytes * 8 <= ds.d * sizeof(float);
       std::printf("IVF-PQ fast scan + refine >= 16000 QPS at recall@%zu >= 0.95, codes <= 1/8 of "
-                  "raw: measured %s, interp. %s; codes %zu B = 1/%.0f of raw -> %s\n",
-                  opt.k, best_str(vs, 0.95).c_str(), opt_fmt("%.0f", in).c_str(), vs.code_bytes,
+                  "raw: measured %s, interp. %s at nlist=%zu; codes %zu B = 1/%.0f of raw -> %s\n",
+                  opt.k, best_str(vs, 0.95).c_str(), opt_fmt("%.0f", in).c_str(), opt.nlist, vs.code_bytes,
                   static_cast<double>(ds.d * sizeof(float)) /
                       static_cast<double>(std::max<size_t>(vs.code_bytes, 1)),
                   b && b->qps >= 16000.0 && small ? "PASS" : "MISS");

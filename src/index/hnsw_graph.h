@@ -190,6 +190,14 @@ class HnswGraph {
   Cand link_at_level(uint32_t slot, const float* v, uint32_t level, uint32_t ep, float ep_dist,
                      SearchContext& ctx, uint32_t limit);
   void link_new_node(uint32_t slot, const float* v, uint32_t level);
+  /// Repair admission: sorts `cand` (distances to the node being repaired) and appends to
+  /// `keep`, closest first, each candidate no kept link dominates (kRepairAlpha), until `keep`
+  /// holds `target` links.
+  void admit_diverse(std::vector<Cand>& cand, size_t target, std::vector<uint32_t>& keep) const;
+  /// Repair after removals: at every level from `top` down, a live node other than the entry
+  /// point `ep` that has no in-link (no walk reaches it) or, on layer 0, fewer than M/4 out-links
+  /// is re-linked as if inserted anew, keeping the links it has.
+  void relink_weak_nodes(uint32_t ep, uint32_t top, uint32_t limit);
   void add_back_link(uint32_t node, uint32_t level, uint32_t new_node, float d);
   void merge_into_list(uint32_t slot, uint32_t level, const float* v, std::vector<uint32_t>& chosen);
   void write_list(uint32_t slot, uint32_t level, const std::vector<uint32_t>& ids);

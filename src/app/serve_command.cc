@@ -107,6 +107,8 @@ int run_serve(const ServeArgs& args) {
     o.port = config->http.port;
     o.threads = config->http.threads;
     o.max_body_bytes = config->http.max_body_bytes;
+    o.keep_alive_timeout_s = config->http.keep_alive_timeout_s;
+    o.keep_alive_max_requests = config->http.keep_alive_max_requests;
     o.tls_cert_file = config->http.tls_cert;
     o.tls_key_file = config->http.tls_key;
     o.metrics_text = [&metrics] { return metrics.expose(); };

@@ -27,6 +27,10 @@ const KeySpec kKeys[] = {
     {"http.port", Kind::kInt, 0, 65535, "REST port (0 = any free port)"},
     {"http.threads", Kind::kInt, 1, 1024, "REST worker threads"},
     {"http.max_body_bytes", Kind::kInt, 1024, int64_t{1} << 34, "largest REST request body"},
+    {"http.keep_alive_timeout_s", Kind::kInt, 1, 3600,
+     "seconds an idle kept-alive REST connection holds its worker"},
+    {"http.keep_alive_max_requests", Kind::kInt, 1, int64_t{1} << 30,
+     "requests one kept-alive REST connection carries before the server closes it"},
     {"http.tls_cert", Kind::kString, 0, 0, "PEM certificate: serve HTTPS"},
     {"http.tls_key", Kind::kString, 0, 0, "PEM private key for http.tls_cert"},
     {"grpc.enabled", Kind::kBool, 0, 0, "serve gRPC"},
@@ -240,6 +244,8 @@ Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const c
   VS_RETURN_IF_ERROR(take_int(flat, "http.port", &c.http.port));
   VS_RETURN_IF_ERROR(take_int(flat, "http.threads", &c.http.threads));
   VS_RETURN_IF_ERROR(take_int(flat, "http.max_body_bytes", &c.http.max_body_bytes));
+  VS_RETURN_IF_ERROR(take_int(flat, "http.keep_alive_timeout_s", &c.http.keep_alive_timeout_s));
+  VS_RETURN_IF_ERROR(take_int(flat, "http.keep_alive_max_requests", &c.http.keep_alive_max_requests));
   VS_RETURN_IF_ERROR(take_string(flat, "http.tls_cert", &c.http.tls_cert));
   VS_RETURN_IF_ERROR(take_string(flat, "http.tls_key", &c.http.tls_key));
   if (c.http.tls_cert.empty() != c.http.tls_key.empty()) {
@@ -401,6 +407,8 @@ nlohmann::json ServerConfig::to_json() const {
           {"shutdown_grace_ms", shutdown_grace_ms},
           {"http", {{"enabled", http.enabled}, {"host", http.host}, {"port", http.port},
                     {"threads", http.threads}, {"max_body_bytes", http.max_body_bytes},
+                    {"keep_alive_timeout_s", http.keep_alive_timeout_s},
+                    {"keep_alive_max_requests", http.keep_alive_max_requests},
                     {"tls", !http.tls_cert.empty()}}},
           {"grpc", {{"enabled", grpc.enabled}, {"address", grpc.address}, {"threads", grpc.threads},
                     {"max_message_bytes", grpc.max_message_bytes}, {"tls", !grpc.tls_cert.empty()},

@@ -11,7 +11,8 @@
 //   data_dir = "./vecstream-data"
 //   log_level = "info"                  # debug | info | warn | error
 //   shutdown_grace_ms = 10000
-//   [http]  enabled, host, port, threads, max_body_bytes, tls_cert, tls_key
+//   [http]  enabled, host, port, threads, max_body_bytes, keep_alive_timeout_s,
+//           keep_alive_max_requests, tls_cert, tls_key
 //   [grpc]  enabled, address, threads, max_message_bytes, tls_cert, tls_key, client_ca
 //   [query] max_k, max_batch_queries, max_upsert_points, max_dim, batch_window_us, batch_max
 //   [cache] kind (none | lru | redis | tiered), lru_bytes, ttl_ms, redis_host, redis_port,
@@ -50,6 +51,8 @@ struct ServerConfig {
     int port = 8080;
     size_t threads = 4;
     size_t max_body_bytes = 64u << 20;
+    int keep_alive_timeout_s = 5;             // RestServer::Options
+    size_t keep_alive_max_requests = 10000;   // RestServer::Options
     std::string tls_cert, tls_key;
   } http;
 

@@ -41,6 +41,7 @@ data_dir = "/srv/vs"
 [http]
 port = 9000
 threads = 8
+keep_alive_max_requests = 500
 [cache]
 kind = "redis"
 redis_port = 6400
@@ -50,12 +51,16 @@ key = "0123456789abcdef0123"
 role = "read"
 )";
   const char* env[] = {"VECSTREAM_HTTP_PORT=9100", "VECSTREAM_QUERY_MAX_K=50", "PATH=/bin",
+                       "VECSTREAM_HTTP_KEEP_ALIVE_TIMEOUT_S=30",
                        "VECSTREAM_SIMD=avx2", nullptr};
   auto c = ServerConfig::from_toml(toml, env, {"http.port=9200", "grpc.enabled=false"});
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   EXPECT_EQ(c->data_dir, "/srv/vs");
   EXPECT_EQ(c->http.port, 9200);     // flag beats environment beats file
   EXPECT_EQ(c->http.threads, 8u);
+  EXPECT_EQ(c->http.keep_alive_max_requests, 500u);
+  EXPECT_EQ(c->http.keep_alive_timeout_s, 30);
+  EXPECT_EQ(c->to_json()["http"]["keep_alive_max_requests"], 500);
   EXPECT_EQ(c->service.limits.max_k, 50u);
   EXPECT_FALSE(c->grpc.enabled);
   EXPECT_EQ(c->cache.kind, "redis");
@@ -115,6 +120,8 @@ TEST(ServerConfigTest, BadConfigurationsAreClearErrors) {
       {"[http]\nprot = 1\n", {}, "http.prot"},
       {"[http]\nport = 70000\n", {}, "http.port"},
       {"[http]\nport = \"x\"\n", {}, "http.port"},
+      {"[http]\nkeep_alive_max_requests = 0\n", {}, "http.keep_alive_max_requests"},
+      {"", {"http.keep_alive_timeout_s=-1"}, "http.keep_alive_timeout_s"},
       {"log_level = \"loud\"\n", {}, "log_level"},
       {"[cache]\nkind = \"memcached\"\n", {}, "cache.kind"},
       {"[grpc]\nclient_ca = \"/ca.pem\"\n", {}, "mutual TLS"},

@@ -79,6 +79,8 @@ struct AnnOptions {
   // Quantized and partitioned kinds.
   std::string kinds = "all";
   size_t nlist = 1024;
+  /// ivf_pq_fs only (0 = nlist): fast scan wants long lists (BENCHMARKS.md, 2026-12-07).
+  size_t fs_nlist = 128;
   size_t kmeans_iterations = 20;
   size_t pq_m = 196;
   size_t n_trees = 32;
@@ -510,6 +512,7 @@ void print_report(const AnnOptions& opt, const Dataset& ds, const std::vector<En
 /// One kind's run: Vecstream's index and its FAISS peer (if any) on the same sweep.
 struct FamilyResult {
   IndexKind kind;
+  size_t nlist = 0;       // IVF kinds: the inverted lists both engines were built with
   std::string knob_name;  // how the sweep labels read ("nprobe", "nprobe x rerank", ...)
   size_t nq = 0;          // queries timed and scored
   std::vector<EngineResult> engines;  // vecstream first
@@ -581,13 +584,16 @@ std::vector<FamilyResult> run_quantized(const AnnOptions& opt, const Dataset& ds
   for (IndexKind kind : kinds) {
     FamilyResult fam;
     fam.kind = kind;
+    QuantParams qk = q;
+    if (kind == IndexKind::kIvfPqFastScan && opt.fs_nlist != 0) qk.nlist = opt.fs_nlist;
+    fam.nlist = qk.nlist;
     const std::vector<SweepSpec> points = sweep_for(kind, nprobes, reranks, search_ks,
                                                     &fam.knob_name);
     fam.nq = kind == IndexKind::kSq8Flat ? std::min(ds.nq, opt.flat_queries) : ds.nq;
     std::vector<Engine> engines;
-    engines.push_back(Engine{make_vecstream_index_runner(kind, q), {}, {}, {}});
+    engines.push_back(Engine{make_vecstream_index_runner(kind, qk), {}, {}, {}});
     if (with_faiss) {
-      if (auto peer = make_faiss_index_runner(kind, q)) {
+      if (auto peer = make_faiss_index_runner(kind, qk)) {
         engines.push_back(Engine{std::move(peer), {}, {}, {}});
       }
     }
@@ -719,11 +725,11 @@ void print_quantized_summary(const AnnOptions& opt, const Dataset& ds,
   for (const FamilyResult& fam : fams) {
     const EngineResult& vs = fam.engines.front();
     if (fam.kind == IndexKind::kIvfFlat && vs.train_seconds) {
-      const bool shape = opt.nlist == 1024 && ds.n == 60000 && ds.d == 784;
+      const bool shape = fam.nlist == 1024 && ds.n == 60000 && ds.d == 784;
       const bool two_cores = opt.build_threads <= 2;
       std::printf("IVF1024 training on 60k x 784 <= 10 s on 2 cores: ivf_flat coarse k-means "
                   "%.2f s (nlist=%zu, %zu iterations, n=%zu, d=%zu, %zu threads) -> %s\n",
-                  *vs.train_seconds, opt.nlist, opt.kmeans_iterations, ds.n, ds.d,
+                  *vs.train_seconds, fam.nlist, opt.kmeans_iterations, ds.n, ds.d,
                   opt.build_threads,
                   !(shape && two_cores) ? "n/a (not the target's shape / thread count)"
                   : *vs.train_seconds <= 10.0 ? "PASS"
@@ -735,7 +741,7 @@ void print_quantized_summary(const AnnOptions& opt, const Dataset& ds,
       const bool small = vs.code_bytes * 8 <= ds.d * sizeof(float);
       std::printf("IVF-PQ fast scan + refine >= 16000 QPS at recall@%zu >= 0.95, codes <= 1/8 of "
                   "raw: measured %s, interp. %s at nlist=%zu; codes %zu B = 1/%.0f of raw -> %s\n",
-                  opt.k, best_str(vs, 0.95).c_str(), opt_fmt("%.0f", in).c_str(), opt.nlist, vs.code_bytes,
+                  opt.k, best_str(vs, 0.95).c_str(), opt_fmt("%.0f", in).c_str(), fam.nlist, vs.code_bytes,
                   static_cast<double>(ds.d * sizeof(float)) /
                       static_cast<double>(std::max<size_t>(vs.code_bytes, 1)),
                   b && b->qps >= 16000.0 && small ? "PASS" : "MISS");
@@ -886,10 +892,11 @@ int run_ann(const AnnOptions& opt) {
   std::vector<FamilyResult> families;
   if (!kinds->empty()) {
     const bool with_faiss = std::find(peers->begin(), peers->end(), "faiss") != peers->end();
-    std::printf("\n==== Quantized and partitioned indexes: nlist=%zu, k-means iterations=%zu, PQ "
-                "M=%zu (8-bit: %zu B codes; 4-bit fast scan: %zu B), RP-forest trees=%zu ====\n",
-                opt.nlist, opt.kmeans_iterations, opt.pq_m, opt.pq_m, (opt.pq_m + 1) / 2,
-                opt.n_trees);
+    std::printf("\n==== Quantized and partitioned indexes: nlist=%zu (ivf_pq_fs: %zu), k-means "
+                "iterations=%zu, PQ M=%zu (8-bit: %zu B codes; 4-bit fast scan: %zu B), RP-forest "
+                "trees=%zu ====\n",
+                opt.nlist, opt.fs_nlist != 0 ? opt.fs_nlist : opt.nlist, opt.kmeans_iterations,
+                opt.pq_m, opt.pq_m, (opt.pq_m + 1) / 2, opt.n_trees);
     std::printf("peers: FAISS from Debian libfaiss-dev is a generic x86-64 build without AVX2 "
                 "kernels (fast scan runs on its emulated SIMD);\n       its figures understate a "
                 "FAISS built for this CPU. Training and adding run on %zu threads (FAISS: OpenMP "
@@ -991,6 +998,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ann->add_option("--nlist", opt.nlist, "IVF kinds: inverted lists (k-means centroids)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 24))
+      ->capture_default_str();
+  ann->add_option("--fs-nlist", opt.fs_nlist,
+                  "ivf_pq_fs: inverted lists instead of --nlist (0 = --nlist); fast scan wants "
+                  "long lists")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 24))
       ->capture_default_str();
   ann->add_option("--kmeans-iterations", opt.kmeans_iterations,
                   "IVF kinds: coarse k-means iterations (FAISS cp.niter)")

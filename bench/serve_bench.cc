@@ -6,13 +6,14 @@
 // configuration — plain (no batching, no cache), micro-batching on, result cache on — a Service,
 // a RestServer and a GrpcServer are started on 127.0.0.1 (port 0) and driven by:
 //   - closed-loop load: 1..N client threads, each with its own connection (a gRPC channel with a
-//     local subchannel pool; an HTTP/1.1 keep-alive connection) sending one query after another
+//     local subchannel pool, sending unary Search calls or, as grpc-stream, messages on one open
+//     SearchStream; an HTTP/1.1 keep-alive connection) sending one query after another
 //     for --seconds; QPS, p50/p95/p99 latency, recall@k against the exact top-k;
 //     the same with a writer re-upserting rows at --ingest-rate vectors/s (same vectors, so the
 //     ground truth holds; every write is real: WAL, tombstone, growing segment, indexer);
 //   - open-loop load (fixed arrival rate; latency counted from the scheduled send time, so a slow
 //     answer delays nobody's clock): REST at --rest-rate QPS, and the blueprint's case study, gRPC
-//     at --case-qps while --case-inserts vectors/s are upserted.
+//     (each gRPC transport asked for) at --case-qps while --case-inserts vectors/s are upserted.
 // Client and server share the machine's cores, as they do in any loopback benchmark; the
 // in-process rows give the ratio that isolates the transports' cost.
 #include "serve_bench.h"
@@ -26,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -190,34 +192,6 @@ class InprocClient final : public Client {
   Service& service_;
   const Queries& q_;
   Principal principal_;
-};
-
-class GrpcClient final : public Client {
- public:
-  GrpcClient(int port, const Queries& q) : q_(q) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per client
-    args.SetMaxReceiveMessageSize(64 << 20);
-    stub_ = pb::Vecstream::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
-  }
-  Status search(size_t q, uint64_t* ids, bool* cached) override {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    pb::SearchResponse resp;
-    grpc::Status st = stub_->Search(&ctx, q_.grpc[q], &resp);
-    if (!st.ok()) return Status::io_error("gRPC: " + st.error_message());
-    for (size_t i = 0; i < q_.k; ++i) {
-      ids[i] = i < static_cast<size_t>(resp.points_size()) ? resp.points(static_cast<int>(i)).id().num()
-                                                           : kNoPoint;
-    }
-    *cached = resp.cached();
-    return Status::ok();
-  }
-
- private:
-  const Queries& q_;
-  std::unique_ptr<pb::Vecstream::Stub> stub_;
 };
 
 class RestClient final : public Client {
@@ -410,6 +384,266 @@ LoadResult open_loop(const ClientFactory& make, size_t threads_n, double rate, d
   return merge(tallies, std::max(elapsed, seconds), qs.k);
 }
 
+/// gRPC load from one driver thread over `slots` connections (each its own channel), through a
+/// completion queue, as gRPC's own benchmark clients drive load: a blocking client thread per
+/// connection would pay a futex wake-up per answer on the very cores the server needs. Each
+/// slot has at most one query in flight: a unary Search call, or a message on the slot's one
+/// SearchStream.
+///   closed loop (rate 0): every slot sends its next query as soon as its answer is in, for
+///     `seconds`; latency from the send.
+///   open loop: query j is due at start + j / rate; it goes to a free slot, or waits in order
+///     for one; latency from the due time (a slow answer delays nobody's clock).
+class GrpcLoad {
+ public:
+  GrpcLoad(int port, bool stream, size_t slots, const Queries& qs)
+      : stream_(stream), qs_(qs), slots_(slots) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per slot
+    args.SetMaxReceiveMessageSize(64 << 20);
+    for (Slot& sl : slots_) {
+      sl.stub = pb::Vecstream::NewStub(grpc::CreateCustomChannel(
+          "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+    }
+  }
+
+  LoadResult run(double seconds, double rate, const GroundTruth& gt) {
+    ThreadTally tally;
+    std::vector<uint64_t> ids(qs_.k);
+    // Open every stream and send one query per slot before the clock starts (connections up,
+    // first-call costs paid), as the threaded clients do.
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (stream_) {
+        slots_[i].rw = slots_[i].stub->AsyncSearchStream(&slots_[i].stream_ctx, &cq_, tag(i, kStarted));
+        ++slots_[i].pending;
+      } else {
+        send(i, i % qs_.nq, Clock::now());
+      }
+    }
+    if (stream_) {
+      for (size_t i = 0; i < slots_.size(); ++i) drain_one(nullptr, gt, ids, Clock::time_point::max());
+      for (size_t i = 0; i < slots_.size(); ++i) send(i, i % qs_.nq, Clock::now());
+    }
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      while (slots_[i].busy) drain_one(nullptr, gt, ids, Clock::time_point::max());
+    }
+    if (!warm_error_.empty()) {
+      tally.first_error = warm_error_;
+      tally.errors = 1;
+    }
+
+    const Clock::time_point start = Clock::now();
+    const Clock::time_point deadline = start + to_duration(seconds);
+    const size_t total = rate > 0 ? static_cast<size_t>(rate * seconds) : 0;
+    size_t next = 0;  // open loop: the next query to send
+    auto due = [&](size_t j) { return start + to_duration(static_cast<double>(j) / rate); };
+    std::vector<size_t> free_slots;
+    for (size_t i = slots_.size(); i-- > 0;) free_slots.push_back(i);
+    // Closed loop: slot i walks the queries from i * nq / slots on, as the threaded clients do.
+    std::vector<size_t> cursor(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i) cursor[i] = i * qs_.nq / slots_.size();
+    auto next_of = [&](size_t i) { return cursor[i]++ % qs_.nq; };
+    if (rate <= 0) {  // every slot starts at once
+      while (!free_slots.empty()) {
+        const size_t i = free_slots.back();
+        free_slots.pop_back();
+        send(i, next_of(i), Clock::now());
+      }
+    }
+    for (;;) {
+      const Clock::time_point now = Clock::now();
+      if (rate > 0) {
+        while (next < total && !free_slots.empty() && due(next) <= now) {
+          const size_t i = free_slots.back();
+          free_slots.pop_back();
+          send(i, next % qs_.nq, due(next));
+          ++next;
+        }
+        if (next >= total && free_slots.size() == slots_.size()) break;
+      } else if (free_slots.size() == slots_.size()) {
+        break;  // past the deadline and everything answered
+      }
+      Clock::time_point wake = Clock::now() + std::chrono::seconds(1);
+      if (rate > 0 && next < total && !free_slots.empty()) wake = due(next);
+      size_t done = kNone;
+      const bool got = drain_one(&tally, gt, ids, rate > 0 ? Clock::time_point::max() : deadline,
+                                 wake, &done);
+      if (!got || done == kNone) continue;
+      if (rate <= 0 && Clock::now() < deadline) {
+        send(done, next_of(done), Clock::now());
+      } else {
+        free_slots.push_back(done);
+      }
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    close();
+    std::vector<ThreadTally> one{std::move(tally)};
+    return merge(one, rate > 0 ? std::max(elapsed, seconds) : seconds, qs_.k);
+  }
+
+  ~GrpcLoad() { close(); }
+
+ private:
+  enum Op : uintptr_t { kStarted = 0, kWritten = 1, kRead = 2, kFinished = 3 };
+  static constexpr size_t kNone = ~size_t{0};
+  struct Slot {
+    std::unique_ptr<pb::Vecstream::Stub> stub;
+    // unary
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<pb::SearchResponse>> call;
+    pb::SearchResponse resp;
+    grpc::Status status;
+    // stream
+    grpc::ClientContext stream_ctx;
+    std::unique_ptr<grpc::ClientAsyncReaderWriter<pb::SearchRequest, pb::SearchStreamResponse>> rw;
+    pb::SearchStreamResponse stream_resp;
+    bool broken = false;
+    // the query in flight
+    bool busy = false;
+    int pending = 0;  // completions still to come for it
+    size_t q = 0;
+    Clock::time_point from;
+  };
+
+  static Clock::duration to_duration(double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  }
+  static void* tag(size_t slot, Op op) { return reinterpret_cast<void*>((slot << 2) | op); }
+
+  void send(size_t i, size_t q, Clock::time_point from) {
+    Slot& sl = slots_[i];
+    sl.busy = true;
+    sl.q = q;
+    sl.from = from;
+    if (stream_) {
+      if (sl.broken) {  // counted as an error at once
+        sl.pending = 0;
+        pending_errors_.push_back(i);
+        return;
+      }
+      sl.pending = 2;
+      sl.rw->Write(qs_.grpc[q], tag(i, kWritten));
+      sl.rw->Read(&sl.stream_resp, tag(i, kRead));
+    } else {
+      sl.ctx = std::make_unique<grpc::ClientContext>();
+      sl.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      sl.call = sl.stub->AsyncSearch(sl.ctx.get(), qs_.grpc[q], &cq_);
+      sl.pending = 1;
+      sl.call->Finish(&sl.resp, &sl.status, tag(i, kFinished));
+    }
+  }
+
+  /// Waits (until `wake`) for one completion; when it completes a query, books it into `tally`
+  /// (unless it ended after `deadline`) and sets *done to its slot. False on timeout.
+  bool drain_one(ThreadTally* tally, const GroundTruth& gt, std::vector<uint64_t>& ids,
+                 Clock::time_point deadline, Clock::time_point wake = Clock::time_point::max(),
+                 size_t* done = nullptr) {
+    if (!pending_errors_.empty()) {
+      const size_t i = pending_errors_.back();
+      pending_errors_.pop_back();
+      finish_query(i, false, "gRPC stream: broken", tally, gt, ids, deadline);
+      if (done) *done = i;
+      return true;
+    }
+    void* t = nullptr;
+    bool ok = false;
+    const auto sys_wake = wake == Clock::time_point::max()
+                              ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                              : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                             gpr_time_from_micros(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(wake - Clock::now()).count()), GPR_TIMESPAN));
+    const auto st = cq_.AsyncNext(&t, &ok, sys_wake);
+    if (st != grpc::CompletionQueue::GOT_EVENT) return false;
+    const uintptr_t v = reinterpret_cast<uintptr_t>(t);
+    const size_t i = v >> 2;
+    const Op op = static_cast<Op>(v & 3);
+    Slot& sl = slots_[i];
+    if (op == kStarted) {
+      --sl.pending;
+      if (!ok) sl.broken = true;
+      return true;
+    }
+    if (!ok) sl.broken = sl.broken || stream_;
+    if (--sl.pending > 0) return true;
+    std::string error;
+    if (stream_) {
+      if (sl.broken) {
+        error = "gRPC stream: broken";
+      } else if (sl.stream_resp.has_error()) {
+        error = "gRPC stream: " + sl.stream_resp.error().message();
+      }
+    } else if (!sl.status.ok()) {
+      error = "gRPC: " + sl.status.error_message();
+    }
+    finish_query(i, error.empty(), error, tally, gt, ids, deadline);
+    if (done) *done = i;
+    return true;
+  }
+
+  void finish_query(size_t i, bool ok, const std::string& error, ThreadTally* tally,
+                    const GroundTruth& gt, std::vector<uint64_t>& ids, Clock::time_point deadline) {
+    Slot& sl = slots_[i];
+    sl.busy = false;
+    const Clock::time_point end = Clock::now();
+    if (!tally) {  // warm-up
+      if (!ok && warm_error_.empty()) warm_error_ = error;
+      return;
+    }
+    if (end > deadline) return;
+    if (!ok) {
+      if (tally->first_error.empty()) tally->first_error = error;
+      ++tally->errors;
+      return;
+    }
+    const pb::SearchResponse& r = stream_ ? sl.stream_resp.result() : sl.resp;
+    for (size_t j = 0; j < qs_.k; ++j) {
+      ids[j] = j < static_cast<size_t>(r.points_size()) ? r.points(static_cast<int>(j)).id().num() : kNoPoint;
+    }
+    tally->latency_ms.push_back(std::chrono::duration<double, std::milli>(end - sl.from).count());
+    tally->hits += score(gt, sl.q, ids.data(), qs_.k);
+    ++tally->answered;
+    tally->cached += r.cached();
+  }
+
+  /// Half-closes every stream, waits for their ends, and drains the queue.
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (stream_) {
+      size_t waiting = 0;
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        Slot& sl = slots_[i];
+        if (!sl.rw) continue;
+        if (sl.broken) {
+          sl.stream_ctx.TryCancel();
+          continue;
+        }
+        sl.rw->WritesDone(tag(i, kWritten));
+        sl.rw->Finish(&sl.status, tag(i, kFinished));
+        waiting += 2;
+      }
+      void* t = nullptr;
+      bool ok = false;
+      while (waiting > 0 && cq_.Next(&t, &ok)) --waiting;
+    }
+    cq_.Shutdown();
+    void* t = nullptr;
+    bool ok = false;
+    while (cq_.Next(&t, &ok)) {
+    }
+  }
+
+  const bool stream_;
+  const Queries& qs_;
+  std::vector<Slot> slots_;
+  grpc::CompletionQueue cq_;
+  std::vector<size_t> pending_errors_;
+  std::string warm_error_;
+  bool closed_ = false;
+};
+
+/// Runs load with `clients` connections for `seconds`: closed loop when rate is 0, else open
+/// loop at `rate` queries a second.
+using LoadRunner = std::function<LoadResult(size_t clients, double seconds, double rate)>;
+
 /// Re-upserts base rows (the same vectors: the ground truth stays true) at `rate` vectors a second
 /// in batches every 20 ms, until stopped; counts what was acknowledged.
 class Writer {
@@ -525,7 +759,7 @@ int run_serve(ServeOptions opt) {
   }
   auto clients = parse_counts(opt.clients, "--clients");
   if (!clients) return fail(clients.status());
-  auto transports = parse_names(opt.transports, "--transports", {"inproc", "grpc", "rest"});
+  auto transports = parse_names(opt.transports, "--transports", {"inproc", "grpc", "grpc-stream", "rest"});
   if (!transports) return fail(transports.status());
   auto configs = parse_names(opt.configs, "--configs", {"plain", "batching", "cache"});
   if (!configs) return fail(configs.status());
@@ -654,14 +888,14 @@ int run_serve(ServeOptions opt) {
 
   std::vector<Row> rows;
   auto measure = [&](const std::string& config, const std::string& transport, const std::string& load,
-                     size_t n, const ClientFactory& make, const Queries& qs, const Writer::Upsert& upsert) {
+                     size_t n, const LoadRunner& load_with, const Writer::Upsert& upsert) {
     std::vector<LoadResult> runs;
     double rate = 0.0;
     std::string werr;
     for (size_t r = 0; r < opt.runs; ++r) {
       Writer w(upsert, load == "ingesting" ? opt.ingest_rate : 0.0, ds.n);
       w.start();
-      runs.push_back(closed_loop(make, n, opt.seconds, qs, *gt));
+      runs.push_back(load_with(n, opt.seconds, 0.0));
       w.stop();
       rate = w.rate();
       if (werr.empty()) werr = w.error();
@@ -669,16 +903,22 @@ int run_serve(ServeOptions opt) {
     Row row{config, transport, load, n, {}, rate};
     median_of(runs, &row.r);
     if (!werr.empty()) row.r.first_error = "writer: " + werr;
-    std::fprintf(stderr, "  %-9s %-8s %-9s %3zu clients: %8.0f QPS  p99 %7.3f ms  recall %.4f%s%s%s%s\n",
+    std::fprintf(stderr, "  %-9s %-11s %-9s %3zu clients: %8.0f QPS  p99 %7.3f ms  recall %.4f%s%s%s%s\n",
                  config.c_str(), transport.c_str(), load.c_str(), n, row.r.qps, row.r.p99_ms,
                  row.r.recall, row.r.first_error.empty() ? "" : "  error: ", row.r.first_error.c_str(),
                  transport == "hnswlib" ? "" : "  | ", transport == "hnswlib" ? "" : state().c_str());
     rows.push_back(row);
   };
 
-  std::optional<LoadResult> rest_open, case_study;
-  double case_insert_rate = 0.0;
-  std::string case_writer_error;
+  std::optional<LoadResult> rest_open;
+  // The case study over each gRPC transport asked for (unary calls, and/or one stream per client).
+  struct CaseStudy {
+    std::string transport;
+    LoadResult r;
+    double insert_rate = 0.0;
+    std::string writer_error;
+  };
+  std::vector<CaseStudy> case_studies;
   const size_t server_clients = std::max(max_clients, opt.open_loop_threads);
   // Every configuration's servers run side by side on the one collection, and each point is
   // measured for every configuration back to back, so the ratios (batching or cache on ÷ off)
@@ -696,27 +936,41 @@ int run_serve(ServeOptions opt) {
     }
     servers[config] = std::move(*sv);
   }
-  auto factory = [&](const std::string& config, const std::string& tr) -> ClientFactory {
+  // Threaded clients (one thread per connection) for in-process, REST and hnswlib; the gRPC
+  // transports are driven from a completion queue (GrpcLoad).
+  auto threaded = [&](ClientFactory make, const Queries& qs) -> LoadRunner {
+    return [make = std::move(make), &qs, &gt](size_t n, double seconds, double rate) {
+      return rate > 0 ? open_loop(make, n, rate, seconds, qs, *gt) : closed_loop(make, n, seconds, qs, *gt);
+    };
+  };
+  auto factory = [&](const std::string& config, const std::string& tr) -> LoadRunner {
     Servers& sv = *servers.at(config);
     const Queries& qs = config == "cache" ? qs_cache : qs_plain;
-    if (tr == "inproc") return [&sv, &qs] { return std::make_unique<InprocClient>(*sv.service, qs); };
-    const int port = tr == "grpc" ? sv.grpc->port() : sv.rest->port();
-    if (tr == "grpc") return [port, &qs] { return std::make_unique<GrpcClient>(port, qs); };
-    return [port, &qs] { return std::make_unique<RestClient>(port, qs); };
+    if (tr == "inproc") {
+      return threaded([&sv, &qs] { return std::make_unique<InprocClient>(*sv.service, qs); }, qs);
+    }
+    if (tr == "rest") {
+      const int port = sv.rest->port();
+      return threaded([port, &qs] { return std::make_unique<RestClient>(port, qs); }, qs);
+    }
+    const int port = sv.grpc->port();
+    const bool stream = tr == "grpc-stream";
+    return [port, stream, &qs, &gt](size_t n, double seconds, double rate) {
+      return GrpcLoad(port, stream, n, qs).run(seconds, rate, *gt);
+    };
   };
   auto rows_at = [&](const char* load) {
     for (const std::string& tr : *transports) {
       for (size_t n : *clients) {
         for (const std::string& config : *configs) {
           Service& svc = *servers.at(config)->service;
-          measure(config, tr, load, n, factory(config, tr), config == "cache" ? qs_cache : qs_plain,
-                  service_writer(svc));
+          measure(config, tr, load, n, factory(config, tr), service_writer(svc));
         }
       }
     }
     if (hnswlib) {
-      ClientFactory make = [&] { return std::make_unique<HnswlibClient>(*hnswlib, qs_plain); };
-      for (size_t n : *clients) measure("-", "hnswlib", load, n, make, qs_plain, hnswlib_writer);
+      const LoadRunner run = threaded([&] { return std::make_unique<HnswlibClient>(*hnswlib, qs_plain); }, qs_plain);
+      for (size_t n : *clients) measure("-", "hnswlib", load, n, run, hnswlib_writer);
     }
   };
 
@@ -724,22 +978,23 @@ int run_serve(ServeOptions opt) {
   // The open-loop runs take the idle, fully indexed state (plain configuration); the case study
   // brings its own inserts.
   const bool have_rest = std::find(transports->begin(), transports->end(), "rest") != transports->end();
-  const bool have_grpc = std::find(transports->begin(), transports->end(), "grpc") != transports->end();
   if (servers.count("plain") && have_rest && opt.rest_rate > 0) {
-    rest_open = open_loop(factory("plain", "rest"), opt.open_loop_threads, opt.rest_rate,
-                          std::max(opt.seconds, 3.0), qs_plain, *gt);
+    rest_open = factory("plain", "rest")(opt.open_loop_threads, std::max(opt.seconds, 3.0), opt.rest_rate);
     std::fprintf(stderr, "  REST open loop at %.0f QPS: p99 %.3f ms\n", opt.rest_rate, rest_open->p99_ms);
   }
-  if (servers.count("plain") && have_grpc && opt.case_qps > 0) {
+  for (const std::string& tr : *transports) {
+    if (!servers.count("plain") || tr.rfind("grpc", 0) != 0 || opt.case_qps <= 0) continue;
     Writer w(service_writer(*servers.at("plain")->service), opt.case_inserts, ds.n);
     w.start();
-    case_study = open_loop(factory("plain", "grpc"), opt.open_loop_threads, opt.case_qps,
-                           opt.case_seconds, qs_plain, *gt);
+    CaseStudy cs;
+    cs.transport = tr;
+    cs.r = factory("plain", tr)(opt.open_loop_threads, opt.case_seconds, opt.case_qps);
     w.stop();
-    case_insert_rate = w.rate();
-    case_writer_error = w.error();
-    std::fprintf(stderr, "  case study (gRPC %.0f QPS + %.0f inserts/s): p95 %.3f ms\n", opt.case_qps,
-                 opt.case_inserts, case_study->p95_ms);
+    cs.insert_rate = w.rate();
+    cs.writer_error = w.error();
+    std::fprintf(stderr, "  case study (%s %.0f QPS + %.0f inserts/s): p95 %.3f ms\n", tr.c_str(),
+                 opt.case_qps, opt.case_inserts, cs.r.p95_ms);
+    case_studies.push_back(std::move(cs));
   }
   (*coll)->wait_indexed();
   std::printf("before the ingesting rows: %s\n", state().c_str());
@@ -756,15 +1011,15 @@ int run_serve(ServeOptions opt) {
     return nullptr;
   };
   std::printf("\nclosed loop (each client: one request at a time, own connection); latency in ms\n");
-  const size_t width = 126;
+  const size_t width = 129;
   print_rule(width);
-  std::printf("%-9s %-8s %-10s %7s %9s %8s %8s %8s %8s %6s %10s %10s\n", "config", "engine", "load",
+  std::printf("%-9s %-11s %-10s %7s %9s %8s %8s %8s %8s %6s %10s %10s\n", "config", "engine", "load",
               "clients", "QPS", "p50", "p95", "p99", "recall", "hits", "÷inproc", "÷hnswlib");
   print_rule(width);
   for (const Row& r : rows) {
     const Row* base = find(r.config, "inproc", r.load, r.clients);
     const Row* peer = find("-", "hnswlib", r.load, r.clients);
-    std::printf("%-9s %-8s %-10s %7zu %9.0f %8.3f %8.3f %8.3f %8.4f %5.0f%% %10s %10s%s%s\n",
+    std::printf("%-9s %-11s %-10s %7zu %9.0f %8.3f %8.3f %8.3f %8.4f %5.0f%% %10s %10s%s%s\n",
                 r.config.c_str(), r.transport.c_str(), r.load.c_str(), r.clients, r.r.qps, r.r.p50_ms,
                 r.r.p95_ms, r.r.p99_ms, r.r.recall, 100.0 * r.r.hit_ratio,
                 r.transport == "hnswlib" || !base ? "" : ratio(r.r.qps, base->r.qps).c_str(),
@@ -783,11 +1038,13 @@ int run_serve(ServeOptions opt) {
   std::printf("\ntargets\n");
   print_rule(width);
   auto verdict = [](bool ok) { return ok ? "PASS" : "MISS"; };
-  const Row* g = find("plain", "grpc", "idle", max_clients);
   const Row* ip = find("plain", "inproc", "idle", max_clients);
-  if (g && ip) {
+  for (const char* tr : {"grpc", "grpc-stream"}) {
+    const Row* g = find("plain", tr, "idle", max_clients);
+    if (!g || !ip) continue;
     const double rr = g->r.qps / ip->r.qps;
-    std::printf("gRPC search QPS ÷ in-process, %zu clients, idle: %.2fx (target >= 0.7x) %s\n",
+    std::printf("%s search QPS ÷ in-process, %zu clients, idle: %.2fx (target >= 0.7x) %s\n",
+                std::strcmp(tr, "grpc") == 0 ? "gRPC (unary Search)" : "gRPC (SearchStream)",
                 max_clients, rr, verdict(rr >= 0.7));
   }
   if (rest_open) {
@@ -798,19 +1055,18 @@ int run_serve(ServeOptions opt) {
                 rest_open->p95_ms, rest_open->p99_ms, rest_open->recall, rest_open->errors,
                 verdict(ok));
   }
-  if (case_study) {
-    const bool ok = case_study->p95_ms <= 30.0 && case_study->recall >= 0.95 &&
-                    case_study->qps >= 0.98 * opt.case_qps && !case_study->errors &&
-                    case_writer_error.empty();
-    std::printf("case study: gRPC open loop at %.0f QPS + %.0f inserts/s for %.0f s: achieved %.0f QPS, "
+  for (const CaseStudy& cs : case_studies) {
+    const LoadResult& c = cs.r;
+    const bool ok = c.p95_ms <= 30.0 && c.recall >= 0.95 && c.qps >= 0.98 * opt.case_qps &&
+                    !c.errors && cs.writer_error.empty();
+    std::printf("case study: %s open loop at %.0f QPS + %.0f inserts/s for %.0f s: achieved %.0f QPS, "
                 "inserts %.0f/s, p50 %.3f / p95 %.3f / p99 %.3f ms, recall@%zu %.4f, %zu errors%s%s "
                 "(target p95 <= 30 ms, recall >= 0.95) %s\n",
-                opt.case_qps, opt.case_inserts, opt.case_seconds, case_study->qps, case_insert_rate,
-                case_study->p50_ms, case_study->p95_ms, case_study->p99_ms, opt.k, case_study->recall,
-                case_study->errors, case_writer_error.empty() ? "" : ", writer: ",
-                case_writer_error.c_str(), verdict(ok));
+                cs.transport.c_str(), opt.case_qps, opt.case_inserts, opt.case_seconds, c.qps,
+                cs.insert_rate, c.p50_ms, c.p95_ms, c.p99_ms, opt.k, c.recall, c.errors,
+                cs.writer_error.empty() ? "" : ", writer: ", cs.writer_error.c_str(), verdict(ok));
   }
-  for (const char* tr : {"grpc", "rest", "inproc"}) {
+  for (const char* tr : {"grpc", "grpc-stream", "rest", "inproc"}) {
     const Row* plain = find("plain", tr, "idle", max_clients);
     const Row* bat = find("batching", tr, "idle", max_clients);
     const Row* cache = find("cache", tr, "idle", max_clients);
@@ -858,12 +1114,12 @@ void add_serve_commands_impl(CLI::App& app) {
   s->add_option("--clients", opt->clients, "comma-separated closed-loop client counts")->capture_default_str();
   s->add_option("--seconds", opt->seconds, "closed loop: seconds per point")->capture_default_str();
   s->add_option("--runs", opt->runs, "closed loop: runs per point (median QPS reported)")->capture_default_str();
-  s->add_option("--transports", opt->transports, "any of inproc, grpc, rest")->capture_default_str();
+  s->add_option("--transports", opt->transports, "any of inproc, grpc (unary Search), grpc-stream (SearchStream, one stream per client), rest")->capture_default_str();
   s->add_option("--configs", opt->configs, "server configurations: any of plain, batching, cache")->capture_default_str();
   s->add_option("--peers", opt->peers, "hnswlib or none")->capture_default_str();
   s->add_option("--ingest-rate", opt->ingest_rate, "while ingesting: re-upserted vectors/s")->capture_default_str();
   s->add_option("--rest-rate", opt->rest_rate, "REST open loop: arrival rate, QPS (0 = skip)")->capture_default_str();
-  s->add_option("--case-qps", opt->case_qps, "case study: gRPC arrival rate, QPS (0 = skip)")->capture_default_str();
+  s->add_option("--case-qps", opt->case_qps, "case study: gRPC arrival rate, QPS, over each gRPC transport asked for (0 = skip)")->capture_default_str();
   s->add_option("--case-inserts", opt->case_inserts, "case study: upserted vectors/s")->capture_default_str();
   s->add_option("--case-seconds", opt->case_seconds, "case study: duration")->capture_default_str();
   s->add_option("--open-loop-threads", opt->open_loop_threads, "open loop: client threads")->check(CLI::Range(size_t{1}, size_t{1024}))->capture_default_str();

@@ -219,11 +219,13 @@ Result<std::string> read_file(const std::string& path, const char* what) {
 struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
   // (Inside this class `Service` names the generated base: ours is spelled ::vecstream::Service.)
   Impl(::vecstream::Service& s, ApiKeys k, const Options& o)
-      : service(s), keys(std::move(k)), pool(o.threads, o.max_pending_calls) {}
+      : service(s), keys(std::move(k)), pool(o.threads, o.max_pending_calls),
+        stream_inline_max_ef(o.stream_inline_max_ef) {}
 
   ::vecstream::Service& service;
   const ApiKeys keys;
   WorkerPool pool;
+  const size_t stream_inline_max_ef;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::mutex stop_mu;
@@ -244,6 +246,18 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
       presented.assign(it2->second.data(), it2->second.size());
     }
     return keys.authenticate(presented);
+  }
+
+  /// Whether a SearchStream query runs on the gRPC thread that read it rather than on a worker:
+  /// a plain ANN search (a vector, no filter, no exact scan, no embedding) whose beam
+  /// max(ef, k) is within stream_inline_max_ef (ef 0, the index default, counts as within) does
+  /// bounded, sub-millisecond work, and skipping the hand-off to a worker saves two thread
+  /// wake-ups per message. Anything that may scan or embed goes to the pool.
+  bool inline_on_stream(const pb::SearchRequest& r) const {
+    if (stream_inline_max_ef == 0 || r.exact() || !r.filter_json().empty() || !r.text().empty()) {
+      return false;
+    }
+    return std::max<size_t>(r.ef(), r.k()) <= stream_inline_max_ef;
   }
 
   /// The metric of `collection`, for scores (L2 when it is gone: score = distance).
@@ -486,6 +500,90 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
       for (const SearchResponse& r : *rs) to_proto(r, metric, resp->add_results());
       return Status::ok();
     });
+  }
+
+  // One query at a time per stream: read, search on a worker, write the answer, then read the
+  // next. The read that ends the stream (half-close or cancel) can only come while nothing is
+  // in flight, so Finish is never called with a write outstanding and OnDone frees the reactor
+  // once no worker task refers to it.
+  class SearchStreamReactor final
+      : public grpc::ServerBidiReactor<pb::SearchRequest, pb::SearchStreamResponse> {
+   public:
+    SearchStreamReactor(Impl* impl, Result<Principal> principal) : impl_(impl) {
+      if (!principal.is_ok()) {
+        Finish(to_grpc(principal.status()));
+        return;
+      }
+      principal_ = std::move(*principal);
+      StartRead(&req_);
+    }
+
+    void OnReadDone(bool ok) override {
+      if (!ok) {  // the client half-closed (or the call is being cancelled)
+        Finish(grpc::Status::OK);
+        return;
+      }
+      if (impl_->inline_on_stream(req_)) {
+        answer();
+        return;
+      }
+      if (!impl_->pool.submit([this] { answer(); })) {
+        resp_.Clear();
+        set_error(Status::resource_exhausted("server busy: too many calls waiting; retry later"));
+        StartWrite(&resp_);
+      }
+    }
+
+    void OnWriteDone(bool ok) override {
+      if (!ok) {  // the stream is broken (cancelled, or the client went away)
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream ended before the answer was sent"));
+        return;
+      }
+      req_.Clear();
+      StartRead(&req_);
+    }
+
+    void OnDone() override { delete this; }
+
+   private:
+    void answer() {
+      resp_.Clear();
+      Status s;
+      try {
+        s = search();
+      } catch (const std::exception& e) {
+        s = Status::internal(std::string("unexpected error: ") + e.what());
+      }
+      if (!s.is_ok()) {
+        resp_.Clear();
+        set_error(s);
+      }
+      StartWrite(&resp_);
+    }
+
+    Status search() {
+      auto q = from_proto(req_);
+      if (!q.is_ok()) return q.status();
+      auto r = impl_->service.search(principal_, *q);
+      if (!r.is_ok()) return r.status();
+      to_proto(*r, impl_->metric_of(q->collection), resp_.mutable_result());
+      return Status::ok();
+    }
+
+    void set_error(const Status& s) {
+      resp_.mutable_error()->set_code(grpc_code_of(s));
+      resp_.mutable_error()->set_message(s.message());
+    }
+
+    Impl* const impl_;
+    Principal principal_;
+    pb::SearchRequest req_;
+    pb::SearchStreamResponse resp_;
+  };
+
+  grpc::ServerBidiReactor<pb::SearchRequest, pb::SearchStreamResponse>* SearchStream(
+      grpc::CallbackServerContext* ctx) override {
+    return new SearchStreamReactor(this, authenticate(ctx));
   }
 
   // ---- operations ----

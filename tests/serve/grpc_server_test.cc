@@ -3,6 +3,7 @@
 // certificates made by the openssl command line.
 #include "serve/grpc_server.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -327,6 +328,182 @@ TEST(GrpcServerTest, ReadYourWrites) {
     ASSERT_TRUE(stub->Upsert(ctx().get(), up, &ack).ok());
   }
   EXPECT_EQ(live_of(*stub, "rw"), 60u);
+}
+
+// ---- SearchStream -------------------------------------------------------------------------------
+
+using SearchStream = grpc::ClientReaderWriter<pb::SearchRequest, pb::SearchStreamResponse>;
+
+// One query on an open stream: its answer (which must come).
+pb::SearchStreamResponse ask(SearchStream& stream, const pb::SearchRequest& q) {
+  pb::SearchStreamResponse r;
+  EXPECT_TRUE(stream.Write(q));
+  EXPECT_TRUE(stream.Read(&r));
+  return r;
+}
+
+void expect_same_answer(const pb::SearchResponse& a, const pb::SearchResponse& b) {
+  ASSERT_EQ(a.points_size(), b.points_size());
+  for (int i = 0; i < a.points_size(); ++i) {
+    EXPECT_EQ(a.points(i).id().num(), b.points(i).id().num()) << i;
+    EXPECT_EQ(a.points(i).distance(), b.points(i).distance()) << i;
+    EXPECT_EQ(a.points(i).payload_json(), b.points(i).payload_json()) << i;
+  }
+}
+
+// Answers come in order and equal unary Search's, whether the query runs on gRPC's thread
+// (inline) or on a worker; a bad query gets its error in its answer and the stream goes on;
+// writes are visible to the next query on an open stream; half-close ends it with OK.
+TEST(GrpcServerTest, SearchStreamAnswersLikeSearchAndSurvivesBadQueries) {
+  for (size_t inline_max_ef : {size_t{256}, size_t{0}}) {
+    SCOPED_TRACE(inline_max_ef);
+    GrpcServer::Options opts;
+    opts.stream_inline_max_ef = inline_max_ef;
+    Env env({}, opts);
+    auto stub = env.stub();
+    ASSERT_TRUE(create(*stub, R"({"name":"s","dim":4,"metric":"l2","shards":2})").ok());
+    pb::UpsertRequest up;
+    up.set_collection("s");
+    for (uint64_t i = 0; i < 200; ++i) {
+      const float f = static_cast<float>(i);
+      *up.add_points() = point(i, {f, f * 0.5f, -f, 1.0f}, R"({"n":)" + std::to_string(i) + "}");
+    }
+    pb::UpsertResponse ack;
+    ASSERT_TRUE(stub->Upsert(ctx().get(), up, &ack).ok());
+
+    auto c = ctx();
+    auto stream = stub->SearchStream(c.get());
+    for (uint64_t i = 0; i < 200; i += 7) {
+      const float f = static_cast<float>(i) + 0.25f;
+      pb::SearchRequest q = query("s", {f, f * 0.5f, -f, 1.0f}, 5);
+      q.set_with_payload(i % 2 == 0);
+      if (i % 3 == 0) q.set_filter_json(R"({"field":"n","range":{"gte":100}})");  // goes to a worker
+      if (i % 5 == 0) q.set_exact(true);
+      const pb::SearchStreamResponse got = ask(*stream, q);
+      ASSERT_FALSE(got.has_error()) << got.error().message();
+      pb::SearchResponse want;
+      ASSERT_TRUE(stub->Search(ctx().get(), q, &want).ok());
+      expect_same_answer(got.result(), want);
+      ASSERT_GT(got.result().points_size(), 0);
+      if (i % 3 != 0) {
+        EXPECT_EQ(got.result().points(0).id().num(), i);
+      }
+      EXPECT_GE(got.result().server_seconds(), 0.0);
+    }
+
+    // Bad queries: each answered with the error unary Search gives, and the stream goes on.
+    std::vector<pb::SearchRequest> bad;
+    bad.push_back(query("s", {1, 2, 3}));                                               // dimension
+    bad.push_back(query("s", {1, std::numeric_limits<float>::quiet_NaN(), 3, 4}));      // NaN
+    bad.push_back(query("s", {1, std::numeric_limits<float>::infinity(), 3, 4}));       // inf
+    bad.push_back(query("nope", {1, 2, 3, 4}));                                         // collection
+    bad.push_back(query("s", {1, 2, 3, 4}));
+    bad.back().set_filter_json("{not json");                                           // filter
+    bad.push_back(query("s", {1, 2, 3, 4}, 1u << 30));                                  // k
+    bad.push_back(query("s", {}));                                                      // no vector
+    for (const pb::SearchRequest& q : bad) {
+      const pb::SearchStreamResponse got = ask(*stream, q);
+      pb::SearchResponse unary;
+      const grpc::Status want = stub->Search(ctx().get(), q, &unary);
+      ASSERT_FALSE(want.ok());
+      ASSERT_TRUE(got.has_error()) << q.collection() << " " << q.filter_json();
+      EXPECT_EQ(got.error().code(), static_cast<int>(want.error_code()));
+      EXPECT_EQ(got.error().message(), want.error_message());
+      EXPECT_EQ(got.result().points_size(), 0);
+      const pb::SearchStreamResponse after = ask(*stream, query("s", {3, 1.5f, -3, 1}, 1));
+      ASSERT_FALSE(after.has_error());
+      ASSERT_EQ(after.result().points_size(), 1);
+      EXPECT_EQ(after.result().points(0).id().num(), 3u);
+    }
+
+    // Read-your-writes on an open stream.
+    pb::UpsertRequest one;
+    one.set_collection("s");
+    *one.add_points() = point(9999, {500, 500, 500, 500});
+    ASSERT_TRUE(stub->Upsert(ctx().get(), one, &ack).ok());
+    const pb::SearchStreamResponse seen = ask(*stream, query("s", {500, 500, 500, 500}, 1));
+    ASSERT_FALSE(seen.has_error());
+    ASSERT_EQ(seen.result().points_size(), 1);
+    EXPECT_EQ(seen.result().points(0).id().num(), 9999u);
+
+    ASSERT_TRUE(stream->WritesDone());
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+}
+
+// Keys: no key or an unknown one ends the stream at once (UNAUTHENTICATED); a key without the
+// right to the collection gets PERMISSION_DENIED per query, and the stream goes on.
+TEST(GrpcServerTest, SearchStreamKeys) {
+  ApiKeys keys({{"root", "admin-key", Role::kAdmin, {}},
+                {"reader", "read-key", Role::kRead, {}},
+                {"scoped", "scoped-key", Role::kRead, {"other"}}});
+  Env env(keys);
+  auto stub = env.stub();
+  ASSERT_TRUE(create(*stub, R"({"name":"c","dim":2})", "admin-key").ok());
+  pb::UpsertRequest up;
+  up.set_collection("c");
+  *up.add_points() = point(1, {1, 2});
+  pb::UpsertResponse ack;
+  ASSERT_TRUE(stub->Upsert(ctx("admin-key").get(), up, &ack).ok());
+  for (const std::string key : {"", "nope-key"}) {
+    auto c = ctx(key);
+    auto stream = stub->SearchStream(c.get());
+    stream->Write(query("c", {1, 2}));
+    pb::SearchStreamResponse r;
+    EXPECT_FALSE(stream->Read(&r));
+    EXPECT_CODE(stream->Finish(), UNAUTHENTICATED);
+  }
+  {
+    auto c = ctx("scoped-key");
+    auto stream = stub->SearchStream(c.get());
+    const pb::SearchStreamResponse denied = ask(*stream, query("c", {1, 2}));
+    ASSERT_TRUE(denied.has_error());
+    EXPECT_EQ(denied.error().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+    const pb::SearchStreamResponse again = ask(*stream, query("c", {1, 2}));
+    EXPECT_TRUE(again.has_error());
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  auto c = ctx("read-key", /*x_api_key=*/true);
+  auto stream = stub->SearchStream(c.get());
+  const pb::SearchStreamResponse ok = ask(*stream, query("c", {1, 2}, 1));
+  ASSERT_FALSE(ok.has_error()) << ok.error().message();
+  ASSERT_EQ(ok.result().points_size(), 1);
+  EXPECT_EQ(ok.result().points(0).id().num(), 1u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Many streams at once, each with its own answers in its own order.
+TEST(GrpcServerTest, SearchStreamsInParallel) {
+  Env env;
+  auto stub = env.stub();
+  ASSERT_TRUE(create(*stub, R"({"name":"p","dim":2})").ok());
+  pb::UpsertRequest up;
+  up.set_collection("p");
+  for (uint64_t i = 0; i < 100; ++i) *up.add_points() = point(i, {static_cast<float>(i), 0});
+  pb::UpsertResponse ack;
+  ASSERT_TRUE(stub->Upsert(ctx().get(), up, &ack).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = ctx();
+      auto stream = stub->SearchStream(c.get());
+      for (int j = 0; j < 200; ++j) {
+        const uint64_t want = static_cast<uint64_t>((t * 31 + j * 7) % 100);
+        pb::SearchStreamResponse r;
+        if (!stream->Write(query("p", {static_cast<float>(want) + 0.1f, 0}, 1)) || !stream->Read(&r) ||
+            r.has_error() || r.result().points_size() != 1 || r.result().points(0).id().num() != want) {
+          ++wrong;
+        }
+      }
+      stream->WritesDone();
+      if (!stream->Finish().ok()) ++wrong;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // ---- bad input: a precise error, nothing changed ------------------------------------------------
@@ -766,11 +943,20 @@ TEST(GrpcServerTest, StopEndsOpenStreamsAndRefusesNewCalls) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_TRUE((*coll)->get(PointId::number(1)).has_value());
-  // The stream stays open: stop() waits out the grace period, then cancels it.
+  auto sc = ctx();
+  auto search_stream = stub->SearchStream(sc.get());
+  pb::SearchStreamResponse first;
+  ASSERT_TRUE(search_stream->Write(query("s", {1, 2}, 1)));
+  ASSERT_TRUE(search_stream->Read(&first));
+  EXPECT_FALSE(first.has_error());
+  // The streams stay open: stop() waits out the grace period, then cancels them.
   const auto t0 = std::chrono::steady_clock::now();
   env.server->stop(std::chrono::milliseconds(300));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   EXPECT_FALSE(writer->Finish().ok());
+  pb::SearchStreamResponse more;
+  EXPECT_FALSE(search_stream->Read(&more));
+  EXPECT_FALSE(search_stream->Finish().ok());
   EXPECT_FALSE(list_with(*stub).ok());
   env.server->stop();  // again: nothing
 }

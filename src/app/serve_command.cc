@@ -126,7 +126,7 @@ int run_serve(const ServeArgs& args) {
     o.address = config->grpc.address;
     o.threads = config->grpc.threads;
     o.max_message_bytes = config->grpc.max_message_bytes;
-    o.stream_inline_max_ef = config->grpc.stream_inline_max_ef;
+    o.inline_search_max_ef = config->grpc.inline_search_max_ef;
     o.tls_cert_file = config->grpc.tls_cert;
     o.tls_key_file = config->grpc.tls_key;
     o.client_ca_file = config->grpc.client_ca;

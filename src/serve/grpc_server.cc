@@ -220,12 +220,12 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
   // (Inside this class `Service` names the generated base: ours is spelled ::vecstream::Service.)
   Impl(::vecstream::Service& s, ApiKeys k, const Options& o)
       : service(s), keys(std::move(k)), pool(o.threads, o.max_pending_calls),
-        stream_inline_max_ef(o.stream_inline_max_ef) {}
+        inline_search_max_ef(o.inline_search_max_ef) {}
 
   ::vecstream::Service& service;
   const ApiKeys keys;
   WorkerPool pool;
-  const size_t stream_inline_max_ef;
+  const size_t inline_search_max_ef;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::mutex stop_mu;
@@ -248,16 +248,19 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
     return keys.authenticate(presented);
   }
 
-  /// Whether a SearchStream query runs on the gRPC thread that read it rather than on a worker:
-  /// a plain ANN search (a vector, no filter, no exact scan, no embedding) whose beam
-  /// max(ef, k) is within stream_inline_max_ef (ef 0, the index default, counts as within) does
-  /// bounded, sub-millisecond work, and skipping the hand-off to a worker saves two thread
-  /// wake-ups per message. Anything that may scan or embed goes to the pool.
-  bool inline_on_stream(const pb::SearchRequest& r) const {
-    if (stream_inline_max_ef == 0 || r.exact() || !r.filter_json().empty() || !r.text().empty()) {
+  /// Whether a search (Search, or a query on a SearchStream) runs on the gRPC thread that read
+  /// it rather than on a worker: a plain ANN search (a vector, no filter, no exact scan) whose
+  /// beam max(ef, k) is within inline_search_max_ef (ef 0, the index default, counts as within)
+  /// and that waits on nothing (no batch window, no Redis, no embedder: see
+  /// Service::search_never_waits) does bounded, sub-millisecond work, and skipping the hand-off
+  /// to a worker saves two thread wake-ups per query. Anything else goes to the pool.
+  bool runs_inline(const pb::SearchRequest& r) const {
+    if (inline_search_max_ef == 0 || r.exact() || !r.filter_json().empty() ||
+        std::max<size_t>(r.ef(), r.k()) > inline_search_max_ef) {
       return false;
     }
-    return std::max<size_t>(r.ef(), r.k()) <= stream_inline_max_ef;
+    return service.search_never_waits(r.streaming(), r.has_use_cache() ? r.use_cache() : true,
+                                      !r.text().empty());
   }
 
   /// The metric of `collection`, for scores (L2 when it is gone: score = distance).
@@ -266,17 +269,18 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
     return c.is_ok() ? (*c)->config().metric : Metric::kL2;
   }
 
-  /// Authenticates, then runs `fn(principal) -> Status` on a worker and finishes the call with
-  /// its Status. `fn` may use the request and response: they live until Finish.
+  /// Authenticates, then runs `fn(principal) -> Status` on a worker (or right here, on gRPC's
+  /// thread, when `here`) and finishes the call with its Status. `fn` may use the request and
+  /// response: they live until Finish.
   template <typename Fn>
-  grpc::ServerUnaryReactor* run(grpc::CallbackServerContext* ctx, Fn fn) {
+  grpc::ServerUnaryReactor* run(grpc::CallbackServerContext* ctx, Fn fn, bool here = false) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto principal = authenticate(ctx);
     if (!principal.is_ok()) {
       reactor->Finish(to_grpc(principal.status()));
       return reactor;
     }
-    const bool queued = pool.submit([reactor, fn = std::move(fn), p = std::move(*principal)]() {
+    auto task = [reactor, fn = std::move(fn), p = std::move(*principal)]() {
       Status s;
       try {
         s = fn(p);
@@ -284,7 +288,12 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
         s = Status::internal(std::string("unexpected error: ") + e.what());
       }
       reactor->Finish(to_grpc(s));
-    });
+    };
+    if (here) {
+      task();
+      return reactor;
+    }
+    const bool queued = pool.submit(std::move(task));
     if (!queued) {
       reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                    "server busy: too many calls waiting; retry later"));
@@ -473,14 +482,15 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
 
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx, const pb::SearchRequest* req,
                                    pb::SearchResponse* resp) override {
-    return run(ctx, [this, req, resp](const Principal& p) -> Status {
+    auto fn = [this, req, resp](const Principal& p) -> Status {
       auto q = from_proto(*req);
       if (!q.is_ok()) return q.status();
       auto r = service.search(p, *q);
       if (!r.is_ok()) return r.status();
       to_proto(*r, metric_of(q->collection), resp);
       return Status::ok();
-    });
+    };
+    return run(ctx, std::move(fn), runs_inline(*req));
   }
 
   grpc::ServerUnaryReactor* SearchBatch(grpc::CallbackServerContext* ctx,
@@ -523,7 +533,7 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
         Finish(grpc::Status::OK);
         return;
       }
-      if (impl_->inline_on_stream(req_)) {
+      if (impl_->runs_inline(req_)) {
         answer();
         return;
       }

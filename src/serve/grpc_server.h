@@ -8,14 +8,15 @@
 // with client_ca_file as well it requires a client certificate signed by that CA (mutual TLS) and
 // refuses the handshake otherwise.
 //
-// Threading: gRPC's callback API — no thread per request. gRPC's own event threads only parse
-// and dispatch; every Service call (which may wait for a WAL fsync or a search) runs on a fixed
-// pool of `threads` workers fed by a bounded queue. A call that finds the queue full is answered
+// Threading: gRPC's callback API — no thread per request. gRPC's own event threads parse and
+// dispatch; every Service call that may wait (a WAL fsync, a batch window, Redis, the embedder)
+// or run long (filters, exact scans, large ef) runs on a fixed pool of `threads` workers fed by
+// a bounded queue; a plain search that waits on nothing (inline_search_max_ef) runs on the event
+// thread itself. A call that finds the queue full is answered
 // RESOURCE_EXHAUSTED at once rather than queued without bound. UpsertStream applies one batch at
 // a time per stream (a batch is read only after the previous one is acknowledged), so a fast
 // client cannot pile unacknowledged batches in memory. SearchStream likewise answers one query
-// at a time per stream, in order; a cheap query (stream_inline_max_ef) is searched on the gRPC
-// thread that read it, any other on the worker pool.
+// at a time per stream, in order.
 //
 // Limits: requests and responses above max_message_bytes are refused by gRPC itself
 // (RESOURCE_EXHAUSTED); the Service enforces k, batch and upsert sizes.
@@ -44,12 +45,12 @@ class GrpcServer {
     size_t threads = 0;
     /// Calls waiting for a worker beyond this many are refused with RESOURCE_EXHAUSTED.
     size_t max_pending_calls = 4096;
-    /// SearchStream: a plain ANN query (vector, no filter, not exact) with max(ef, k) up to this
-    /// runs on the gRPC thread that read it, skipping the hand-off to a worker (two thread
-    /// wake-ups a message); others go to the workers. 0 = every query goes to the workers.
-    /// gRPC runs callbacks on max(2, cores / 2) threads, so on a large machine serving many
-    /// streams, 0 lets the workers use every core.
-    size_t stream_inline_max_ef = 256;
+    /// Search and SearchStream: a plain ANN query (a vector, no filter, not exact) with
+    /// max(ef, k) up to this runs on the gRPC thread that read it, skipping the hand-off to a
+    /// worker (two thread wake-ups a query); others go to the workers. 0 = every query goes to
+    /// the workers. gRPC runs callbacks on a few threads of its own (about half the cores), so
+    /// on a large machine under heavy search load, 0 lets the workers use every core.
+    size_t inline_search_max_ef = 256;
     /// Largest request or response message; larger ones fail with RESOURCE_EXHAUSTED.
     size_t max_message_bytes = size_t{64} << 20;
     /// PEM files. Both set = TLS; neither = plain text (only sensible on a trusted network).

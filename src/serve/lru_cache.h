@@ -41,6 +41,7 @@ class LruCache final : public ResultCache {
   void put(std::string_view key, std::string_view value) override;
   CacheStats stats() const override;
   std::string describe() const override;
+  bool does_io() const override { return false; }
 
   /// Drops every entry (counters stay).
   void clear();

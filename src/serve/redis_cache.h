@@ -62,6 +62,7 @@ class RedisCache final : public ResultCache {
   void put(std::string_view key, std::string_view value) override;
   CacheStats stats() const override;
   std::string describe() const override;
+  bool does_io() const override { return true; }
 
   const RedisCacheOptions& options() const { return options_; }
 

@@ -26,6 +26,9 @@ class ResultCache {
   virtual void put(std::string_view key, std::string_view value) = 0;
   virtual CacheStats stats() const = 0;
   virtual std::string describe() const = 0;
+  /// Whether get/put may wait on I/O (a network round trip): callers that must not block, such
+  /// as a search run on a transport's event thread, then leave the cache to a worker.
+  virtual bool does_io() const = 0;
 };
 
 }  // namespace vecstream

@@ -37,8 +37,8 @@ const KeySpec kKeys[] = {
     {"grpc.address", Kind::kString, 0, 0, "gRPC listen address host:port"},
     {"grpc.threads", Kind::kInt, 1, 1024, "gRPC worker threads"},
     {"grpc.max_message_bytes", Kind::kInt, 1024, int64_t{1} << 31, "largest gRPC message"},
-    {"grpc.stream_inline_max_ef", Kind::kInt, 0, 65536,
-     "SearchStream: plain queries with max(ef, k) up to this run on gRPC's thread (0 = all on workers)"},
+    {"grpc.inline_search_max_ef", Kind::kInt, 0, 65536,
+     "plain searches with max(ef, k) up to this run on gRPC's thread (0 = all on workers)"},
     {"grpc.tls_cert", Kind::kString, 0, 0, "PEM certificate: gRPC over TLS"},
     {"grpc.tls_key", Kind::kString, 0, 0, "PEM private key for grpc.tls_cert"},
     {"grpc.client_ca", Kind::kString, 0, 0, "PEM CA: require client certificates (mutual TLS)"},
@@ -257,7 +257,7 @@ Result<ServerConfig> ServerConfig::from_toml(std::string_view toml_text, const c
   VS_RETURN_IF_ERROR(take_string(flat, "grpc.address", &c.grpc.address));
   VS_RETURN_IF_ERROR(take_int(flat, "grpc.threads", &c.grpc.threads));
   VS_RETURN_IF_ERROR(take_int(flat, "grpc.max_message_bytes", &c.grpc.max_message_bytes));
-  VS_RETURN_IF_ERROR(take_int(flat, "grpc.stream_inline_max_ef", &c.grpc.stream_inline_max_ef));
+  VS_RETURN_IF_ERROR(take_int(flat, "grpc.inline_search_max_ef", &c.grpc.inline_search_max_ef));
   VS_RETURN_IF_ERROR(take_string(flat, "grpc.tls_cert", &c.grpc.tls_cert));
   VS_RETURN_IF_ERROR(take_string(flat, "grpc.tls_key", &c.grpc.tls_key));
   VS_RETURN_IF_ERROR(take_string(flat, "grpc.client_ca", &c.grpc.client_ca));
@@ -415,7 +415,7 @@ nlohmann::json ServerConfig::to_json() const {
                     {"tls", !http.tls_cert.empty()}}},
           {"grpc", {{"enabled", grpc.enabled}, {"address", grpc.address}, {"threads", grpc.threads},
                     {"max_message_bytes", grpc.max_message_bytes},
-                    {"stream_inline_max_ef", grpc.stream_inline_max_ef}, {"tls", !grpc.tls_cert.empty()},
+                    {"inline_search_max_ef", grpc.inline_search_max_ef}, {"tls", !grpc.tls_cert.empty()},
                     {"mutual_tls", !grpc.client_ca.empty()}}},
           {"query", {{"max_k", service.limits.max_k},
                      {"max_batch_queries", service.limits.max_batch_queries},

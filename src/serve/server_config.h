@@ -13,7 +13,7 @@
 //   shutdown_grace_ms = 10000
 //   [http]  enabled, host, port, threads, max_body_bytes, keep_alive_timeout_s,
 //           keep_alive_max_requests, tls_cert, tls_key
-//   [grpc]  enabled, address, threads, max_message_bytes, stream_inline_max_ef, tls_cert, tls_key,
+//   [grpc]  enabled, address, threads, max_message_bytes, inline_search_max_ef, tls_cert, tls_key,
 //           client_ca
 //   [query] max_k, max_batch_queries, max_upsert_points, max_dim, batch_window_us, batch_max
 //   [cache] kind (none | lru | redis | tiered), lru_bytes, ttl_ms, redis_host, redis_port,
@@ -62,7 +62,7 @@ struct ServerConfig {
     std::string address = "127.0.0.1:50051";
     size_t threads = 4;
     size_t max_message_bytes = 64u << 20;
-    size_t stream_inline_max_ef = 256;  // GrpcServer::Options
+    size_t inline_search_max_ef = 256;  // GrpcServer::Options
     std::string tls_cert, tls_key, client_ca;
   } grpc;
 

@@ -275,6 +275,11 @@ std::vector<std::pair<std::string, CollectionStats>> Service::collection_stats()
 
 const QueryBatcher* Service::batcher() const { return impl_->batcher.get(); }
 
+bool Service::search_never_waits(bool streaming, bool use_cache, bool text) const {
+  if (text || (impl_->batcher && !streaming)) return false;
+  return !use_cache || !impl_->cache || !impl_->cache->does_io();
+}
+
 void Service::record_error(const Status& s) {
   if (!s.is_ok()) impl_->count_error(s);
 }

@@ -141,6 +141,10 @@ class Service {
   Catalog& catalog() { return catalog_; }
   /// The micro-batcher, or null when batching is off.
   const QueryBatcher* batcher() const;
+  /// Whether a search with these traits waits on nothing but the CPU: no micro-batch window
+  /// (batching off, or a streaming query), no cache that does I/O, no embedder call for text.
+  /// A transport may then run it on its own event thread instead of handing it to a worker.
+  bool search_never_waits(bool streaming, bool use_cache, bool text) const;
   /// Counts an error answered outside the Service (a transport's UNAUTHENTICATED, a malformed
   /// body) in vecstream_errors_total{kind}, beside the Service's own.
   void record_error(const Status& s);

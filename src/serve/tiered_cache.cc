@@ -41,4 +41,6 @@ std::string TieredCache::describe() const {
   return "tiered(l1=" + l1_->describe() + ", l2=" + l2_->describe() + ")";
 }
 
+bool TieredCache::does_io() const { return l1_->does_io() || l2_->does_io(); }
+
 }  // namespace vecstream

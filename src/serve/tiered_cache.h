@@ -24,6 +24,7 @@ class TieredCache final : public ResultCache {
   void put(std::string_view key, std::string_view value) override;
   CacheStats stats() const override;
   std::string describe() const override;
+  bool does_io() const override;
 
   ResultCache& l1() { return *l1_; }
   ResultCache& l2() { return *l2_; }

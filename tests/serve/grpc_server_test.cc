@@ -51,11 +51,11 @@ pb::SearchRequest query(const std::string& collection, std::vector<float> v, uin
 
 // A server on an ephemeral port over a fresh catalog; stops itself.
 struct Env {
-  explicit Env(ApiKeys keys = {}, GrpcServer::Options opts = {}) {
+  explicit Env(ApiKeys keys = {}, GrpcServer::Options opts = {}, ServiceOptions so = {}) {
     auto c = Catalog::open(dir / "data");
     EXPECT_TRUE(c.is_ok()) << c.status().to_string();
     catalog = std::move(*c);
-    service = std::make_unique<Service>(*catalog, ServiceOptions{}, nullptr, nullptr);
+    service = std::make_unique<Service>(*catalog, so, nullptr, nullptr);
     opts.address = "127.0.0.1:0";
     opts.threads = 2;
     auto s = GrpcServer::start(*service, keys, opts);
@@ -352,14 +352,21 @@ void expect_same_answer(const pb::SearchResponse& a, const pb::SearchResponse& b
 }
 
 // Answers come in order and equal unary Search's, whether the query runs on gRPC's thread
-// (inline) or on a worker; a bad query gets its error in its answer and the stream goes on;
-// writes are visible to the next query on an open stream; half-close ends it with OK.
+// (inline: batching off), on a worker (inline off), or through the micro-batcher; a bad query
+// gets its error in its answer and the stream goes on; writes are visible to the next query on
+// an open stream; half-close ends it with OK.
 TEST(GrpcServerTest, SearchStreamAnswersLikeSearchAndSurvivesBadQueries) {
-  for (size_t inline_max_ef : {size_t{256}, size_t{0}}) {
-    SCOPED_TRACE(inline_max_ef);
+  struct Setup {
+    size_t inline_max_ef;
+    int batch_window_us;
+  };
+  for (const Setup setup : {Setup{256, 0}, Setup{0, 0}, Setup{256, 200}}) {
+    SCOPED_TRACE(std::to_string(setup.inline_max_ef) + " " + std::to_string(setup.batch_window_us));
     GrpcServer::Options opts;
-    opts.stream_inline_max_ef = inline_max_ef;
-    Env env({}, opts);
+    opts.inline_search_max_ef = setup.inline_max_ef;
+    ServiceOptions so;
+    so.batch_window = std::chrono::microseconds(setup.batch_window_us);
+    Env env({}, opts, so);
     auto stub = env.stub();
     ASSERT_TRUE(create(*stub, R"({"name":"s","dim":4,"metric":"l2","shards":2})").ok());
     pb::UpsertRequest up;

@@ -52,7 +52,7 @@ role = "read"
 )";
   const char* env[] = {"VECSTREAM_HTTP_PORT=9100", "VECSTREAM_QUERY_MAX_K=50", "PATH=/bin",
                        "VECSTREAM_HTTP_KEEP_ALIVE_TIMEOUT_S=30",
-                       "VECSTREAM_GRPC_STREAM_INLINE_MAX_EF=0", "VECSTREAM_SIMD=avx2", nullptr};
+                       "VECSTREAM_GRPC_INLINE_SEARCH_MAX_EF=0", "VECSTREAM_SIMD=avx2", nullptr};
   auto c = ServerConfig::from_toml(toml, env, {"http.port=9200", "grpc.enabled=false"});
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   EXPECT_EQ(c->data_dir, "/srv/vs");
@@ -60,8 +60,8 @@ role = "read"
   EXPECT_EQ(c->http.threads, 8u);
   EXPECT_EQ(c->http.keep_alive_max_requests, 500u);
   EXPECT_EQ(c->http.keep_alive_timeout_s, 30);
-  EXPECT_EQ(c->grpc.stream_inline_max_ef, 0u);
-  EXPECT_EQ(c->to_json()["grpc"]["stream_inline_max_ef"], 0);
+  EXPECT_EQ(c->grpc.inline_search_max_ef, 0u);
+  EXPECT_EQ(c->to_json()["grpc"]["inline_search_max_ef"], 0);
   EXPECT_EQ(c->to_json()["http"]["keep_alive_max_requests"], 500);
   EXPECT_EQ(c->service.limits.max_k, 50u);
   EXPECT_FALSE(c->grpc.enabled);
@@ -124,7 +124,7 @@ TEST(ServerConfigTest, BadConfigurationsAreClearErrors) {
       {"[http]\nport = \"x\"\n", {}, "http.port"},
       {"[http]\nkeep_alive_max_requests = 0\n", {}, "http.keep_alive_max_requests"},
       {"", {"http.keep_alive_timeout_s=-1"}, "http.keep_alive_timeout_s"},
-      {"[grpc]\nstream_inline_max_ef = 70000\n", {}, "grpc.stream_inline_max_ef"},
+      {"[grpc]\ninline_search_max_ef = 70000\n", {}, "grpc.inline_search_max_ef"},
       {"log_level = \"loud\"\n", {}, "log_level"},
       {"[cache]\nkind = \"memcached\"\n", {}, "cache.kind"},
       {"[grpc]\nclient_ca = \"/ca.pem\"\n", {}, "mutual TLS"},

@@ -13,6 +13,8 @@
 #include "obs/metrics.h"
 #include "serve/lru_cache.h"
 #include "serve/query_batcher.h"
+#include "serve/redis_cache.h"
+#include "serve/tiered_cache.h"
 #include "support/temp_dir.h"
 
 namespace vecstream {
@@ -94,6 +96,36 @@ TEST(ServiceTest, RepeatedSearchHitsTheCacheAndAnUpsertChangesTheKey) {
   nc.use_cache = false;
   ASSERT_TRUE(f.service->search(f.admin, nc).is_ok());
   EXPECT_FALSE(f.service->search(f.admin, nc)->cached);
+}
+
+// What a transport may run on its event thread: only searches that wait on nothing but the CPU.
+TEST(ServiceTest, SearchNeverWaitsOnlyWithoutBatchWindowRemoteCacheOrEmbedder) {
+  testing::TempDir dir;
+  auto catalog = Catalog::open(dir.path());
+  ASSERT_TRUE(catalog.is_ok());
+  ServiceOptions off;
+  off.batch_window = std::chrono::microseconds(0);
+  LruCache lru;
+  RedisCacheOptions ro;
+  ro.port = 1;  // never contacted: does_io() is what the cache is, not whether it is up
+  RedisCache redis(ro);
+  TieredCache tiered(std::make_unique<LruCache>(), std::make_unique<RedisCache>(ro));
+  {
+    Service s(**catalog, off, nullptr, &lru);
+    EXPECT_TRUE(s.search_never_waits(false, true, false));
+    EXPECT_FALSE(s.search_never_waits(false, true, /*text=*/true));
+  }
+  {
+    Service s(**catalog, ServiceOptions{}, nullptr, nullptr);  // batching on by default
+    EXPECT_FALSE(s.search_never_waits(false, false, false));
+    EXPECT_TRUE(s.search_never_waits(/*streaming=*/true, false, false));
+  }
+  for (ResultCache* remote : {static_cast<ResultCache*>(&redis), static_cast<ResultCache*>(&tiered)}) {
+    Service s(**catalog, off, nullptr, remote);
+    EXPECT_FALSE(s.search_never_waits(false, /*use_cache=*/true, false));
+    EXPECT_TRUE(s.search_never_waits(false, /*use_cache=*/false, false));
+  }
+  EXPECT_TRUE((*catalog)->close().is_ok());
 }
 
 TEST(ServiceTest, StreamingBypassesTheBatcherAndConcurrentSearchesBatch) {

@@ -75,7 +75,7 @@ struct ServeOptions {
   std::string clients = "1,2,4,8";
   double seconds = 3.0;
   size_t runs = 1;
-  std::string transports = "inproc,grpc,rest";
+  std::string transports = "inproc,grpc,grpc-stream,rest";
   std::string configs = "plain,batching,cache";
   std::string peers = "hnswlib";
   double ingest_rate = 500.0;

@@ -1,5 +1,7 @@
 #include "serve/rest_codec.h"
 
+#include <simdjson.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -283,6 +285,89 @@ Result<SearchRequest> parse_search_body(const json& body, const std::string& col
   VS_RETURN_IF_ERROR(read_bool(body, "use_cache", where, &r.use_cache));
   VS_RETURN_IF_ERROR(read_bool(body, "streaming", where, &r.streaming));
   VS_RETURN_IF_ERROR(read_filter(body, where, &r.filter));
+  return r;
+}
+
+std::optional<SearchRequest> parse_search_body_fast(std::string_view body,
+                                                    const std::string& collection) {
+  using simdjson::dom::element_type;
+  thread_local simdjson::dom::parser parser;  // reused: no allocation per request
+  simdjson::dom::object obj;
+  if (parser.parse(body.data(), body.size()).get(obj) != simdjson::SUCCESS) return std::nullopt;
+  SearchRequest r;
+  r.collection = collection;
+  // A positive integer, as the general path's read_size takes it. Zero goes the general way:
+  // simdjson reads "-0" as 0, which the general path refuses as negative.
+  auto positive = [](simdjson::dom::element e, size_t* out) {
+    uint64_t u = 0;
+    if (e.type() == element_type::INT64) {
+      const int64_t i = e.get_int64().value_unsafe();
+      if (i <= 0) return false;
+      u = static_cast<uint64_t>(i);
+    } else if (e.type() == element_type::UINT64) {
+      u = e.get_uint64().value_unsafe();
+    } else {
+      return false;
+    }
+    *out = static_cast<size_t>(u);
+    return true;
+  };
+  auto boolean = [](simdjson::dom::element e, bool* out) {
+    if (e.type() != element_type::BOOL) return false;
+    *out = e.get_bool().value_unsafe();
+    return true;
+  };
+  auto number = [](simdjson::dom::element e, double* out) {
+    switch (e.type()) {
+      case element_type::DOUBLE: *out = e.get_double().value_unsafe(); return true;
+      case element_type::INT64: *out = static_cast<double>(e.get_int64().value_unsafe()); return true;
+      case element_type::UINT64: *out = static_cast<double>(e.get_uint64().value_unsafe()); return true;
+      default: return false;
+    }
+  };
+  constexpr std::string_view kKeys[] = {"vector", "k", "ef", "nprobe", "rerank_factor", "exact",
+                                        "with_payload", "with_vector", "use_cache", "streaming"};
+  uint32_t seen = 0;
+  for (auto field : obj) {
+    size_t key = 0;
+    while (key < std::size(kKeys) && kKeys[key] != field.key) ++key;
+    if (key == std::size(kKeys) || (seen & (1u << key))) return std::nullopt;  // unknown or twice
+    seen |= 1u << key;
+    const simdjson::dom::element v = field.value;
+    bool ok = true;
+    switch (key) {
+      case 0: {
+        simdjson::dom::array arr;
+        if (v.get(arr) != simdjson::SUCCESS) return std::nullopt;
+        r.vector.reserve(arr.size());
+        for (simdjson::dom::element e : arr) {
+          double d = 0.0;
+          if (!number(e, &d) || !std::isfinite(d) ||
+              std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+            return std::nullopt;
+          }
+          r.vector.push_back(static_cast<float>(d));
+        }
+        break;
+      }
+      case 1: ok = positive(v, &r.k); break;
+      case 2: ok = positive(v, &r.ef); break;
+      case 3: ok = positive(v, &r.nprobe); break;
+      case 4: {
+        double d = 0.0;
+        ok = number(v, &d) && d >= 0.0 && d <= 1000.0;
+        r.rerank_factor = static_cast<float>(d);
+        break;
+      }
+      case 5: ok = boolean(v, &r.exact); break;
+      case 6: ok = boolean(v, &r.with_payload); break;
+      case 7: ok = boolean(v, &r.with_vector); break;
+      case 8: ok = boolean(v, &r.use_cache); break;
+      case 9: ok = boolean(v, &r.streaming); break;
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (!(seen & 1u)) return std::nullopt;  // no vector: the general path says what is missing
   return r;
 }
 

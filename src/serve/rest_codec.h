@@ -49,6 +49,16 @@ Result<DeleteRequest> parse_delete_body(const nlohmann::json& body);
 /// ("" for a single search, "queries[2]" in a batch).
 Result<SearchRequest> parse_search_body(const nlohmann::json& body, const std::string& collection,
                                         const std::string& where = "");
+/// The same, straight from the body text for the common shape: a JSON object of known fields,
+/// each at most once, with "vector" (no "text", no "filter"), every value of its expected type
+/// and range. Numbers go through simdjson's float parser, several times cheaper than the strtod
+/// under nlohmann's (which was most of the cost of reading a search body). Anything else,
+/// including every malformed body, gives nullopt: the caller then parses the body with
+/// parse_json_body + parse_search_body, which accept or reject it with the precise error. So
+/// the answer to any body is exactly what the general path gives.
+std::optional<SearchRequest> parse_search_body_fast(std::string_view body,
+                                                    const std::string& collection);
+
 /// {"queries":[{...}, ...]}
 Result<std::vector<SearchRequest>> parse_search_batch_body(const nlohmann::json& body,
                                                            const std::string& collection);

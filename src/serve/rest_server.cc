@@ -430,10 +430,15 @@ void RestServer::Impl::dispatch(RouteId id, const Request& req,
 
 void RestServer::Impl::search(const Request& req, const std::string& name, const Principal& p,
                               Response& res) {
-  auto body = parse_json_body(req.body);
-  if (!body.is_ok()) return reject(res, body.status());
-  auto sr = parse_search_body(*body, name);
-  if (!sr.is_ok()) return reject(res, sr.status());
+  Result<SearchRequest> sr = Status::internal("unset");
+  if (auto fast = parse_search_body_fast(req.body, name)) {
+    sr = std::move(*fast);
+  } else {
+    auto body = parse_json_body(req.body);
+    if (!body.is_ok()) return reject(res, body.status());
+    sr = parse_search_body(*body, name);
+    if (!sr.is_ok()) return reject(res, sr.status());
+  }
   auto out = service.search(p, *sr);
   if (!out.is_ok()) return send_status(res, out.status());
   send_json(res, 200,

@@ -253,6 +253,36 @@ class GrpcClientTest(ClientContract, unittest.TestCase):
             address = f"127.0.0.1:{port}"
         return GrpcClient(address, api_key=api_key, **kwargs)
 
+    def test_search_stream(self):
+        name = self.fresh_collection("stream")
+        self.fill(name)
+        qs = support.random_vectors(20, DIM, seed=11)
+        want = [self.client.search(name, q, k=5, with_payload=True, use_cache=False) for q in qs]
+        got = list(self.client.search_stream(name, iter(qs), k=5, with_payload=True, use_cache=False))
+        self.assertEqual([r.ids for r in got], [r.ids for r in want])
+        self.assertEqual([[p.payload for p in r] for r in got], [[p.payload for p in r] for r in want])
+        # A bad query: raised by default; yielded in place, with the stream going on, on request.
+        mixed = [qs[0], [1.0, 2.0], qs[1], {"vector": qs[2], "k": 2}]
+        with self.assertRaises(VecstreamError) as cm:
+            list(self.client.search_stream(name, mixed))
+        self.assertEqual(cm.exception.code, "INVALID_ARGUMENT")
+        out = list(self.client.search_stream(name, mixed, return_errors=True))
+        self.assertEqual(len(out), 4)
+        self.assertIsInstance(out[1], VecstreamError)
+        self.assertEqual(out[1].code, "INVALID_ARGUMENT")
+        self.assertEqual(out[2].ids, self.client.search(name, qs[1]).ids)
+        self.assertEqual(len(out[3].ids), 2)
+        unknown = list(self.client.search_stream("no-such-collection", [qs[0]], return_errors=True))
+        self.assertEqual(unknown[0].code, "NOT_FOUND")
+        # Without a valid key the stream itself is refused.
+        anon = self.make_client(api_key="wrong-key")
+        try:
+            with self.assertRaises(VecstreamError) as cm:
+                list(anon.search_stream(name, [qs[0]]))
+            self.assertEqual(cm.exception.code, "UNAUTHENTICATED")
+        finally:
+            anon.close()
+
     def test_same_answers_as_rest(self):
         name = self.fresh_collection("same")
         self.fill(name)

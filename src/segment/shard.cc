@@ -47,7 +47,10 @@ Status load_tombstones(const std::string& path, size_t rows, std::vector<uint64_
 
 }  // namespace
 
-Shard::Shard(const ShardOptions& options) : opts_(options) {}
+Shard::Shard(const ShardOptions& options)
+    : opts_(options),
+      help_rows_(std::min(options.writer_help_rows,
+                          std::max<size_t>(256, options.writer_help_floats / std::max<size_t>(1, options.dim)))) {}
 
 Shard::~Shard() { stop_background(); }
 
@@ -318,7 +321,7 @@ Result<WriteAck> Shard::write(WriteBatch batch) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.write_stall_ms);
     for (;;) {
       const size_t backlog = index_backlog();
-      if (opts_.writer_help_rows > 0 && backlog > opts_.writer_help_rows &&
+      if (opts_.writer_help_rows > 0 && backlog > help_rows_ &&
           steady_ns() - indexer_seen_ns_.load(std::memory_order_relaxed) >
               int64_t{opts_.indexer_stall_ms} * 1000000 &&
           help_index()) {

@@ -90,6 +90,11 @@ struct ShardOptions {
   // writes: writes slow to the rate they can index, and the exactly scanned tail stays bounded.
   // An indexer that is merely behind (a fast bulk load) is left to catch up. 0 = never help.
   size_t writer_help_rows = 16384;
+  // ... or as soon as the tail holds this many floats (rows x dim), whichever is less (never
+  // below 256 rows): every query scans the tail exactly, so its size in bytes, not in rows, is
+  // what it costs. 1M floats (4 MiB) is about 1,300 rows at d=784, a scan of the order of the
+  // graph search itself; a tail of 16k such rows made each query ~20x slower.
+  size_t writer_help_floats = size_t{1} << 20;
   uint32_t indexer_stall_ms = 1000;
 
   // Limits: a request above them is INVALID_ARGUMENT / RESOURCE_EXHAUSTED, never partly applied.
@@ -251,6 +256,7 @@ class Shard {
   void stop_background();
 
   ShardOptions opts_;
+  const size_t help_rows_;  // the backlog past which writers help: see writer_help_floats
   std::unique_ptr<Wal> wal_;
 
   mutable std::mutex write_mu_;  // writes, growing rotation, set publication

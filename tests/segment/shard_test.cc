@@ -421,6 +421,32 @@ TEST(ShardTest, WritersIndexWhenTheIndexerFallsBehind) {
   }
 }
 
+// The help threshold is the tail's size in floats too: with the row threshold far away, writers
+// still keep the exactly scanned tail near writer_help_floats / dim rows.
+TEST(ShardTest, WritersHelpOnceTheTailPassesItsFloatBudget) {
+  TempDir dir;
+  ShardOptions o = small_options(dir.path());
+  o.seal_rows = 5000;
+  o.writer_help_rows = 16384;
+  o.writer_help_floats = 300 * kDim;  // 300 rows
+  o.indexer_stall_ms = 50;
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok());
+  Shard& s = **shard;
+  s.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.indexer_stall_ms + 50));
+  auto data = testing::clustered(1500, kDim, 8, 35);
+  size_t most = 0;
+  for (size_t b = 0; b < 1500; b += 100) {
+    std::vector<PointWrite> batch;
+    for (size_t i = b; i < b + 100; ++i) batch.push_back(point(i, row(data, i)));
+    ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+    most = std::max(most, s.stats().unindexed_rows);
+  }
+  EXPECT_LE(most, 300u + 100u);
+  EXPECT_GE(s.stats().writer_indexed_rows, 1500u - 400u);
+}
+
 TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {
   TempDir dir;
   auto shard = Shard::open(small_options(dir.path()));

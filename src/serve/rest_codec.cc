@@ -291,7 +291,11 @@ Result<SearchRequest> parse_search_body(const json& body, const std::string& col
 std::optional<SearchRequest> parse_search_body_fast(std::string_view body,
                                                     const std::string& collection) {
   using simdjson::dom::element_type;
-  thread_local simdjson::dom::parser parser;  // reused: no allocation per request
+  // Reused per thread (no allocation per request); it keeps buffers for the largest document it
+  // parsed, so only bodies up to kFastBodyBytes (a 16k-dim query is ~300 KB) come this way.
+  constexpr size_t kFastBodyBytes = size_t{1} << 20;
+  if (body.size() > kFastBodyBytes) return std::nullopt;
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::object obj;
   if (parser.parse(body.data(), body.size()).get(obj) != simdjson::SUCCESS) return std::nullopt;
   SearchRequest r;

@@ -55,7 +55,8 @@ Result<SearchRequest> parse_search_body(const nlohmann::json& body, const std::s
 /// under nlohmann's (which was most of the cost of reading a search body). Anything else,
 /// including every malformed body, gives nullopt: the caller then parses the body with
 /// parse_json_body + parse_search_body, which accept or reject it with the precise error. So
-/// the answer to any body is exactly what the general path gives.
+/// the answer to any body is exactly what the general path gives. Bodies over 1 MiB go the
+/// general way too (the per-thread parser keeps buffers as large as its largest document).
 std::optional<SearchRequest> parse_search_body_fast(std::string_view body,
                                                     const std::string& collection);
 

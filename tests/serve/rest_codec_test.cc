@@ -118,6 +118,12 @@ TEST(RestCodecTest, FastPathLeavesEverythingElseToTheGeneralPath) {
     EXPECT_FALSE(parse_search_body_fast(b, "c").has_value()) << b;
     check(b);
   }
+  // Over 1 MiB: the general way, however well formed.
+  std::string big = R"({"vector":[)";
+  while (big.size() < (size_t{1} << 20)) big += "0.125,";
+  big += "1]}";
+  EXPECT_FALSE(parse_search_body_fast(big, "c").has_value());
+  EXPECT_TRUE(general(big).is_ok());
 }
 
 // Random byte mutations of valid bodies: the fast path never accepts what the general path

@@ -512,10 +512,10 @@ struct GrpcServer::Impl final : public pb::Vecstream::CallbackService {
     });
   }
 
-  // One query at a time per stream: read, search on a worker, write the answer, then read the
-  // next. The read that ends the stream (half-close or cancel) can only come while nothing is
-  // in flight, so Finish is never called with a write outstanding and OnDone frees the reactor
-  // once no worker task refers to it.
+  // One query at a time per stream: read, search (on this gRPC thread when runs_inline, else on
+  // a worker), write the answer, then read the next. The read that ends the stream (half-close
+  // or cancel) can only come while nothing is in flight, so Finish is never called with a write
+  // outstanding and OnDone frees the reactor once no worker task refers to it.
   class SearchStreamReactor final
       : public grpc::ServerBidiReactor<pb::SearchRequest, pb::SearchStreamResponse> {
    public:

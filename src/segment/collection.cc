@@ -52,7 +52,8 @@ Result<CollectionConfig> CollectionConfig::from_json(const nlohmann::json& j) {
   static const char* kKeys[] = {"name", "dim", "metric", "shards", "index", "seal_rows",
                                 "seal_age_ms", "fsync", "fsync_interval_ms",
                                 "checkpoint_wal_bytes", "checkpoint_interval_ms",
-                                "compact_deleted_ratio", "max_segments", "background_priority"};
+                                "compact_deleted_ratio", "seal_deleted_ratio", "max_segments",
+                                "background_priority"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = false;
     for (const char* k : kKeys) known = known || it.key() == k;
@@ -105,6 +106,13 @@ Result<CollectionConfig> CollectionConfig::from_json(const nlohmann::json& j) {
     }
     s.compact_deleted_ratio = v.get<double>();
   }
+  if (j.contains("seal_deleted_ratio")) {
+    const auto& v = j["seal_deleted_ratio"];
+    if (!v.is_number() || v.get<double>() <= 0.0 || v.get<double>() > 1.0) {
+      return bad_key("seal_deleted_ratio", "must be a number in (0, 1]");
+    }
+    s.seal_deleted_ratio = v.get<double>();
+  }
   return c;
 }
 
@@ -124,6 +132,7 @@ nlohmann::json CollectionConfig::to_json() const {
           {"checkpoint_wal_bytes", shard.checkpoint_wal_bytes},
           {"checkpoint_interval_ms", shard.checkpoint_interval_ms},
           {"compact_deleted_ratio", shard.compact_deleted_ratio},
+          {"seal_deleted_ratio", shard.seal_deleted_ratio},
           {"max_segments", shard.max_segments},
           {"background_priority", std::string(thread_priority_name(shard.background_priority))}};
 }

@@ -50,6 +50,27 @@ struct WalkFilter {
   bool check_deleted;
 };
 
+// How much wider than asked an index walk searches when only a `keep` share of what it finds may
+// be returned (tombstones, a filter), so that k results still come back at the same recall.
+double walk_widening(size_t rows, size_t deleted, double selectivity) {
+  const double live = 1.0 - static_cast<double>(deleted) / static_cast<double>(rows);
+  const double keep = std::max(0.05, live * selectivity);
+  return keep < 0.999 ? std::min(1.0 / keep, 8.0) : 1.0;
+}
+
+// Whether to scan the rows a search may return (live, and passing the filter by estimate)
+// exactly rather than walk the index. A plain walk costs about as much as scanning
+// kExactFilterRows rows; tombstones widen it (and a graph of mostly dead nodes — hot ids upserted
+// again and again — is a poor one to walk), so with them the break-even grows by that widening.
+// A search's cost then follows what is left in a segment, not what was written to it.
+bool scan_beats_walk(size_t rows, size_t deleted, double selectivity) {
+  const double live = static_cast<double>(rows - deleted);
+  const double wanted = selectivity * live;
+  const double dead_widening = std::min(static_cast<double>(rows) / std::max(live, 1.0), 8.0);
+  return wanted <= static_cast<double>(kExactFilterRows) * dead_widening ||
+         wanted < kExactFilterSelectivity * static_cast<double>(rows);
+}
+
 }  // namespace
 
 Segment::Segment(uint64_t id, size_t dim, Metric metric, size_t capacity,
@@ -136,13 +157,21 @@ Status Segment::exact_scan(const float* query, const SegmentQuery& q, size_t fro
   return Status::ok();
 }
 
-Status Segment::filtered_exact(const float* query, const SegmentQuery& q, size_t rows,
+Status Segment::scan_live(const float* query, const SegmentQuery& q, size_t rows,
                                std::vector<SegmentHit>* heap) const {
   const DistanceKernels& kern = kernels();
-  for (size_t row = 0; row < rows; ++row) {
-    if (is_deleted(row) || !q.filter->matches(payloads_[row])) continue;
-    heap_offer(heap, q.k, metric_distance(kern, metric_, query, vector(row), dim_),
-               static_cast<uint32_t>(row));
+  // A word of tombstones at a time: rows that are gone cost a bit test, not a distance.
+  for (size_t w = 0; w * 64 < rows; ++w) {
+    uint64_t live = ~tomb_[w].load(std::memory_order_relaxed);
+    const size_t base = w * 64;
+    if (rows - base < 64) live &= (uint64_t{1} << (rows - base)) - 1;
+    while (live != 0) {
+      const size_t row = base + static_cast<size_t>(__builtin_ctzll(live));
+      live &= live - 1;
+      if (q.filter && !q.filter->matches(payloads_[row])) continue;
+      heap_offer(heap, q.k, metric_distance(kern, metric_, query, vector(row), dim_),
+                 static_cast<uint32_t>(row));
+    }
   }
   return Status::ok();
 }
@@ -160,12 +189,11 @@ Status Segment::search(const float* query, const SegmentQuery& q,
   if (q.filter) {
     selectivity = q.filter->estimate_selectivity(
         [this](size_t row) -> const nlohmann::json* { return &payloads_[row]; }, n);
-    if (selectivity * static_cast<double>(n) <= kExactFilterRows ||
-        selectivity < kExactFilterSelectivity) {
-      VS_RETURN_IF_ERROR(filtered_exact(query, q, n, out));
-      std::sort(out->begin(), out->end(), heap_less);
-      return Status::ok();
-    }
+  }
+  if ((q.filter || deleted > 0) && scan_beats_walk(n, deleted, selectivity)) {
+    VS_RETURN_IF_ERROR(scan_live(query, q, n, out));
+    std::sort(out->begin(), out->end(), heap_less);
+    return Status::ok();
   }
 
   Index* index_ = index();
@@ -186,11 +214,8 @@ Status Segment::index_walk(Index& index, const float* query, const SegmentQuery&
   SearchParams params = q.params;
   // Tombstones and filters reject part of what the walk finds: widen the beam in proportion,
   // within bounds, so k results still come back at the same recall.
-  const double live = 1.0 - static_cast<double>(deleted) / static_cast<double>(rows);
-  const double keep = std::max(0.05, live * selectivity);
-  if (keep < 0.999 && params.ef > 0) {
-    params.ef = std::min<size_t>(static_cast<size_t>(params.ef / keep), params.ef * 8);
-  }
+  const double widen = walk_widening(rows, deleted, selectivity);
+  if (widen > 1.0 && params.ef > 0) params.ef = static_cast<size_t>(static_cast<double>(params.ef) * widen);
   if (params.ef > 0 && params.ef < k) params.ef = k;
   WalkFilter wf{this, indexed, q.filter, deleted > 0};
   IdFilter id_filter;
@@ -226,6 +251,11 @@ Status Segment::search_batch(const float* queries, size_t nq, const SegmentQuery
   if (n == 0 || q.k == 0) return Status::ok();
   const size_t deleted = deleted_count();
   if (deleted >= n) return Status::ok();
+  if (deleted > 0 && scan_beats_walk(n, deleted, 1.0)) {
+    // Mostly tombstones: each query scans the few live rows, as search() would.
+    for (size_t i = 0; i < nq; ++i) VS_RETURN_IF_ERROR(search(queries + i * dim_, q, &outs[i]));
+    return Status::ok();
+  }
   for (size_t i = 0; i < nq; ++i) {
     if (outs[i].capacity() < q.k) outs[i].reserve(q.k);
   }

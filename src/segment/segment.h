@@ -137,8 +137,10 @@ class Segment {
   Status index_walk(Index& index, const float* query, const SegmentQuery& q, size_t indexed,
                     size_t deleted, size_t rows, double selectivity,
                     std::vector<SegmentHit>* heap) const;
-  Status filtered_exact(const float* query, const SegmentQuery& q, size_t rows,
-                        std::vector<SegmentHit>* heap) const;
+  /// Exact scan of the live rows in [0, rows) that pass q.filter (if any), skipping tombstoned
+  /// rows a word at a time: what a search does when few rows are left to return.
+  Status scan_live(const float* query, const SegmentQuery& q, size_t rows,
+                   std::vector<SegmentHit>* heap) const;
 
   const uint64_t id_;
   const size_t dim_;

@@ -229,11 +229,17 @@ void Shard::rotate_growing_locked() {
   bg_cv_.notify_all();
 }
 
+bool Shard::growing_mostly_dead_locked() const {
+  const size_t rows = growing_->rows(), dead = growing_->deleted_count();
+  return opts_.seal_deleted_ratio < 1.0 && rows - dead >= kSealDeletedMinLiveRows &&
+         static_cast<double>(dead) >= opts_.seal_deleted_ratio * static_cast<double>(rows);
+}
+
 void Shard::apply_locked(const WriteBatch& batch, uint64_t seq, size_t* applied) {
   *applied = 0;
   for (const PointWrite& p : batch.points) {
     if (batch.op == WriteOp::kUpsert) {
-      if (growing_->full()) rotate_growing_locked();
+      if (growing_->full() || growing_mostly_dead_locked()) rotate_growing_locked();
       if (growing_->rows() == 0) growing_first_row_ = std::chrono::steady_clock::now();
       const uint32_t row = growing_->append(p.id, p.vector.data(), p.payload);
       std::optional<Loc> old;

@@ -64,6 +64,11 @@ struct ShardOptions {
   uint32_t seal_age_ms = 0;          // also sealed when its first row is this old (0 = never)
   size_t index_batch = 512;          // rows the indexer inserts per step
   double compact_deleted_ratio = 0.2;  // rewrite a segment with this share of tombstones
+  // Seal the growing segment early once this share of its rows are tombstoned (with at least
+  // kSealDeletedMinLiveRows live): hot ids upserted again and again leave a growing segment of
+  // dead copies that every query would otherwise walk, its beam widened by the dead share.
+  // Sealed, it is compacted like any other segment. 1 = only when full.
+  double seal_deleted_ratio = 0.5;
   size_t max_segments = 6;           // settled segments above this: merge the smallest
   size_t merge_max_rows = 1u << 20;  // never merge into a segment larger than this
 
@@ -101,6 +106,12 @@ struct ShardOptions {
   size_t max_batch_points = 10000;
   size_t max_payload_bytes = 64u << 10;
 };
+
+/// Fewest live rows for which seal_deleted_ratio seals a growing segment early. With fewer,
+/// searches scan the live rows exactly (see Segment::search), at a cost that follows them and not
+/// the dead ones, and sealing would only add segments (and compactions) as a small hot set of ids
+/// is rewritten; with more, the alternative is an index walk widened by the dead share.
+constexpr size_t kSealDeletedMinLiveRows = 2048;
 
 /// The growing-segment capacity a collection gets when its configuration names none: about
 /// 256 MiB of float vectors, within [32768, 262144] rows. Every query searches every segment, so
@@ -241,6 +252,8 @@ class Shard {
   Status checkpoint_locked();  // ckpt_mu_ held
   void apply_locked(const WriteBatch& batch, uint64_t seq, size_t* applied);
   void rotate_growing_locked();
+  /// The growing segment passed seal_deleted_ratio (see ShardOptions).
+  bool growing_mostly_dead_locked() const;
   void publish_locked(std::vector<std::shared_ptr<Segment>> segments);
   std::shared_ptr<Segment> new_segment_locked(size_t capacity);
   /// The current set; the caller holds an EpochDomain::Guard on epochs_ (or write_mu_).

@@ -447,6 +447,74 @@ TEST(ShardTest, WritersHelpOnceTheTailPassesItsFloatBudget) {
   EXPECT_GE(s.stats().writer_indexed_rows, 1500u - 400u);
 }
 
+// Hot ids upserted again and again leave a growing segment of dead copies. Searches scan what is
+// left exactly instead of walking a graph of dead duplicates (so even a narrow beam finds the
+// exact answer), the growing segment is sealed once half of it is dead, and compaction then
+// drops the dead rows.
+TEST(ShardTest, HotIdsUpsertedAgainAndAgain) {
+  for (double seal_ratio : {0.5, 1.0}) {
+    SCOPED_TRACE("seal_deleted_ratio " + std::to_string(seal_ratio));
+    TempDir dir;
+    ShardOptions o = small_options(dir.path());
+    o.seal_rows = 20000;
+    o.seal_deleted_ratio = seal_ratio;
+    o.background = false;
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+    Shard& s = **shard;
+    constexpr size_t kHot = kSealDeletedMinLiveRows + 52, kRounds = 4;
+    auto data = testing::clustered(kHot * kRounds, kDim, 8, 41);
+    std::map<uint64_t, std::vector<float>> live;
+    for (size_t r = 0; r < kRounds; ++r) {
+      std::vector<PointWrite> batch;
+      for (size_t i = 0; i < kHot; ++i) {
+        // Each round moves the hot ids somewhere else, so a dead copy is not the live answer.
+        batch.push_back(point(i, row(data, r * kHot + i), {{"even", i % 2 == 0}}));
+        live[i] = row(data, r * kHot + i);
+      }
+      ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+      ASSERT_TRUE(s.index_pending().is_ok());
+    }
+    const ShardStats before = s.stats();
+    EXPECT_EQ(before.live, kHot);
+    if (seal_ratio < 1.0) {
+      EXPECT_GE(before.sealed_segments, 1u) << "a mostly dead growing segment is sealed";
+    } else {
+      EXPECT_EQ(before.segments, 1u) << "seal_deleted_ratio 1: sealed only when full";
+      EXPECT_EQ(before.deleted, kHot * (kRounds - 1));
+    }
+    auto check = [&](const char* when) {
+      SCOPED_TRACE(when);
+      auto qdata = testing::clustered(40, kDim, 8, 43);
+      const PayloadFilter even = *PayloadFilter::parse(R"({"field":"even","eq":true})");
+      std::map<uint64_t, std::vector<float>> live_even;
+      for (const auto& [id, v] : live) {
+        if (id % 2 == 0) live_even[id] = v;
+      }
+      for (size_t qi = 0; qi < 40; ++qi) {
+        ShardQuery q;
+        q.k = 10;
+        q.ef = 10;  // a narrow beam: a walk over dead duplicates would miss
+        q.filter = qi % 4 == 3 ? &even : nullptr;
+        std::vector<ScoredPoint> got;
+        ASSERT_TRUE(s.search(row(qdata, qi), q, &got).is_ok());
+        const auto want = exact_ids(q.filter ? live_even : live, qdata.data() + qi * kDim, 10);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(got[j].id.num(), want[j]) << "query " << qi;
+      }
+    };
+    check("before compaction");
+    bool did = true;
+    for (int i = 0; i < 10 && did; ++i) ASSERT_TRUE(s.compact_now(&did).is_ok());
+    const ShardStats after = s.stats();
+    EXPECT_EQ(after.live, kHot);
+    if (seal_ratio < 1.0) {
+      EXPECT_LT(after.rows, before.rows) << "compaction dropped the sealed dead copies";
+    }
+    check("after compaction");
+  }
+}
+
 TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {
   TempDir dir;
   auto shard = Shard::open(small_options(dir.path()));
@@ -716,7 +784,10 @@ TEST(CollectionTest, ShardsRouteMergeAndReopen) {
                              nlohmann::json{{"name", "x"}, {"dim", 4}, {"colour", 1}},
                              nlohmann::json{{"name", "x"}, {"dim", 4}, {"fsync", "sometimes"}},
                              nlohmann::json{{"name", "x"}, {"dim", 4}, {"background_priority", "high"}},
-                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"background_priority", 1}}}) {
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"background_priority", 1}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"seal_deleted_ratio", 0}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"seal_deleted_ratio", 1.5}},
+                             nlohmann::json{{"name", "x"}, {"dim", 4}, {"seal_deleted_ratio", "half"}}}) {
     auto r = CollectionConfig::from_json(bad);
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad.dump();
   }
@@ -725,6 +796,10 @@ TEST(CollectionTest, ShardsRouteMergeAndReopen) {
   ASSERT_TRUE(low.is_ok());
   EXPECT_EQ(low->shard.background_priority, ThreadPriority::kLow);
   EXPECT_EQ(low->to_json()["background_priority"], "low");
+  auto ratio = CollectionConfig::from_json({{"name", "x"}, {"dim", 4}, {"seal_deleted_ratio", 0.3}});
+  ASSERT_TRUE(ratio.is_ok());
+  EXPECT_EQ(ratio->shard.seal_deleted_ratio, 0.3);
+  EXPECT_EQ(CollectionConfig::from_json(ratio->to_json())->shard.seal_deleted_ratio, 0.3);
   auto plain = CollectionConfig::from_json({{"name", "x"}, {"dim", 4}});
   ASSERT_TRUE(plain.is_ok());
   EXPECT_EQ(plain->shard.background_priority, ThreadPriority::kIdle);

@@ -10,7 +10,9 @@
 //     SearchStream; an HTTP/1.1 keep-alive connection) sending one query after another
 //     for --seconds; QPS, p50/p95/p99 latency, recall@k against the exact top-k;
 //     the same with a writer re-upserting rows at --ingest-rate vectors/s (same vectors, so the
-//     ground truth holds; every write is real: WAL, tombstone, growing segment, indexer);
+//     ground truth holds; every write is real: WAL, tombstone, growing segment, indexer; each
+//     point's writer starts again at row 0, so its first rows are a hot set rewritten over and
+//     over, leaving dead copies behind);
 //   - open-loop load (fixed arrival rate; latency counted from the scheduled send time, so a slow
 //     answer delays nobody's clock): REST at --rest-rate QPS, and the blueprint's case study, gRPC
 //     (each gRPC transport asked for) at --case-qps while --case-inserts vectors/s are upserted.

@@ -9,8 +9,6 @@
 //              nlist x ( u64 count, slots | u64 bytes, packed blocks )
 #include "index/ivf_pq_fast_scan_index.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -148,29 +146,6 @@ S& thread_scratch() {
 
 }  // namespace
 
-namespace internal {
-namespace {
-constexpr size_t kHugePage = size_t{2} << 20;
-}
-template <class T>
-void* HugePageAllocator<T>::huge_page_allocate(size_t bytes) {
-  if (bytes < kHugePage) return ::operator new(bytes);
-  const size_t rounded = (bytes + kHugePage - 1) & ~(kHugePage - 1);
-  void* p = std::aligned_alloc(kHugePage, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  ::madvise(p, rounded, MADV_HUGEPAGE);  // advisory: failure leaves ordinary pages
-  return p;
-}
-template <class T>
-void HugePageAllocator<T>::huge_page_free(void* p, size_t bytes) {
-  if (bytes < kHugePage) {
-    ::operator delete(p);
-  } else {
-    std::free(p);
-  }
-}
-template struct HugePageAllocator<float>;
-}  // namespace internal
 
 struct IvfPqFastScanIndex::Scratch {
   std::vector<float> query;  // normalised copy (cosine)

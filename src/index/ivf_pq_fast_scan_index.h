@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "index/index.h"
 #include "index/ivf_params.h"
 #include "index/ivf_pq_index.h"
@@ -37,25 +38,6 @@
 namespace vecstream {
 
 class ThreadPool;
-
-namespace internal {
-/// Allocator for the large arrays a query reads at random (raw rows for rerank): allocations of
-/// 2 MiB and more are 2 MiB-aligned and advised as transparent huge pages (MADV_HUGEPAGE), so a
-/// rerank candidate costs cache misses but rarely a page walk. Smaller ones use operator new.
-template <class T>
-struct HugePageAllocator {
-  using value_type = T;
-  HugePageAllocator() = default;
-  template <class U>
-  HugePageAllocator(const HugePageAllocator<U>&) {}  // NOLINT: rebinding
-  T* allocate(size_t n) { return static_cast<T*>(huge_page_allocate(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) { huge_page_free(p, n * sizeof(T)); }
-  friend bool operator==(const HugePageAllocator&, const HugePageAllocator&) { return true; }
-
-  static void* huge_page_allocate(size_t bytes);
-  static void huge_page_free(void* p, size_t bytes);
-};
-}  // namespace internal
 
 struct IvfPqFastScanParams {
   /// nlist, nprobe, k-means, threads, progress and the auto-training rule shared with the other
@@ -138,7 +120,7 @@ class IvfPqFastScanIndex final : public Index {
   mutable std::shared_mutex mu_;
   std::shared_ptr<const IvfPqCodec> codec_;  // null until trained
   std::vector<List> lists_;
-  std::vector<float, internal::HugePageAllocator<float>> raw_;  // slot-major raw rows, if rerank
+  std::vector<float, HugePageAllocator<float>> raw_;  // slot-major raw rows, if rerank
   std::vector<Id> slot_ids_;        // slot -> id
   std::vector<uint32_t> slot_list_; // slot -> list
   std::vector<uint32_t> slot_pos_;  // slot -> position in its list

@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/huge_pages.h"
 #include "core/metric.h"
 #include "core/status.h"
 #include "index/index.h"
@@ -146,7 +147,7 @@ class Segment {
   const size_t dim_;
   const Metric metric_;
   const size_t capacity_;
-  std::unique_ptr<float[]> vectors_;
+  HugeArray<float> vectors_;  // huge pages: rows are scanned, and re-scored at random
   std::unique_ptr<PointId[]> ids_;
   std::unique_ptr<nlohmann::json[]> payloads_;
   std::unique_ptr<std::atomic<uint64_t>[]> tomb_;

@@ -1,5 +1,5 @@
 // Memory for the large arrays a search reads at random — graph nodes, segment rows, rerank rows.
-// Allocations of 2 MiB and more are 2 MiB-aligned and advised as transparent huge pages
+// Allocations of 2 MiB and more are 2 MiB-aligned and their whole 2 MiB pages advised as huge pages
 // (MADV_HUGEPAGE: the kernel's default "madvise" mode gives huge pages only to memory that asks),
 // so a random read costs cache misses but rarely a page-table walk. On a virtual machine a
 // page-table walk is two-dimensional and costly, and so is every accessed bit a memory monitor

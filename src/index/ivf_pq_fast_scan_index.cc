@@ -146,7 +146,6 @@ S& thread_scratch() {
 
 }  // namespace
 
-
 struct IvfPqFastScanIndex::Scratch {
   std::vector<float> query;  // normalised copy (cosine)
   std::vector<uint32_t> lists;

@@ -30,8 +30,8 @@ struct CollectionConfig {
 
   /// Keys: name, dim, metric ("l2" | "ip" | "cosine" | "l1"), shards, index {...}, seal_rows,
   /// seal_age_ms, fsync ("always" | "interval" | "none"), fsync_interval_ms,
-  /// checkpoint_wal_bytes, checkpoint_interval_ms, compact_deleted_ratio, seal_deleted_ratio, max_segments,
-  /// background_priority ("idle" | "low" | "normal": indexing and compaction threads against
+  /// checkpoint_wal_bytes, checkpoint_interval_ms, compact_deleted_ratio, seal_deleted_ratio,
+  /// max_segments, background_priority ("idle" | "low" | "normal": indexing and compaction threads against
   /// query threads, see ShardOptions).
   /// Unknown keys and bad values are INVALID_ARGUMENT naming the key.
   static Result<CollectionConfig> from_json(const nlohmann::json& j);

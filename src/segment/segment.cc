@@ -12,8 +12,9 @@ namespace vecstream {
 namespace {
 
 constexpr uint32_t kRowsFileVersion = 1;
-// Below this many matching rows a filtered search scans the matches exactly instead of walking
-// the index with the filter (the walk would visit mostly rejected nodes).
+// Below this many rows to return (live, and passing the filter) a search scans them exactly
+// instead of walking the index (a walk at the usual beam costs about as much, and with a filter
+// or tombstones it visits mostly rejected nodes); see scan_beats_walk.
 constexpr size_t kExactFilterRows = 2048;
 constexpr double kExactFilterSelectivity = 0.03;
 constexpr size_t kScanChunk = 256;
@@ -158,7 +159,7 @@ Status Segment::exact_scan(const float* query, const SegmentQuery& q, size_t fro
 }
 
 Status Segment::scan_live(const float* query, const SegmentQuery& q, size_t rows,
-                               std::vector<SegmentHit>* heap) const {
+                          std::vector<SegmentHit>* heap) const {
   const DistanceKernels& kern = kernels();
   // A word of tombstones at a time: rows that are gone cost a bit test, not a distance.
   for (size_t w = 0; w * 64 < rows; ++w) {

@@ -10,8 +10,11 @@
 //
 // Read path (any thread, never blocks on writers, indexers, compaction or checkpoints): load the
 // current SegmentSet (an immutable list of shared segment pointers, swapped atomically), search
-// every segment — index for the indexed prefix, exact SIMD scan for the rest — skipping
-// tombstoned rows, merge, dedupe by id. A segment is freed when the last set holding it goes.
+// every segment — index for the indexed prefix, exact SIMD scan for the rest; a segment with few
+// live rows left is scanned exactly instead — skipping tombstoned rows, merge, dedupe by id. A
+// segment is freed when the last set holding it goes. The growing segment is sealed when full,
+// or early once half of it is dead (seal_deleted_ratio), so rewritten ids leave no long-lived
+// graph of dead copies.
 //
 // Background (one indexer thread, one maintenance thread per shard):
 //   - indexer: inserts newly appended rows into the growing segment's index in small batches (so

@@ -17,7 +17,10 @@
 //     answer delays nobody's clock): REST at --rest-rate QPS, and the blueprint's case study, gRPC
 //     (each gRPC transport asked for) at --case-qps while --case-inserts vectors/s are upserted.
 // Client and server share the machine's cores, as they do in any loopback benchmark; the
-// in-process rows give the ratio that isolates the transports' cost.
+// in-process rows give the ratio that isolates the transports' cost. The gRPC load runs in a
+// process of its own (`vecstream-bench serve-grpc-load`, started per point), as real clients do:
+// inside the server's process it would share gRPC's poller with the server (see GrpcLoad);
+// --grpc-load thread keeps it inside, for comparison.
 #include "serve_bench.h"
 
 #include <CLI/CLI.hpp>
@@ -30,6 +33,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,9 +45,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/child_process.h"
 #include "core/distance.h"
 #include "core/status.h"
 #include "dataset.h"
+#include "embed/grpc_runtime.h"
 #include "ground_truth.h"
 #include "report.h"
 #include "segment/catalog.h"
@@ -86,6 +92,7 @@ struct ServeOptions {
   size_t open_loop_threads = 16;
   std::string cache_dir = "./.cache/vecstream";
   std::string dir;
+  std::string grpc_load = "process";  // or thread: the driver inside this process
   bool quick = false;
 };
 
@@ -141,7 +148,7 @@ class Client {
 struct Queries {
   size_t nq = 0, k = 0;
   std::vector<SearchRequest> inproc;  // use_cache set per configuration
-  std::vector<pb::SearchRequest> grpc;
+  pb::SearchBatchRequest grpc;  // as a batch: the form the gRPC load process reads them in
   std::vector<std::string> rest;
   const float* rows = nullptr;
   size_t dim = 0;
@@ -154,7 +161,6 @@ Queries build_queries(const Dataset& ds, size_t nq, size_t k, size_t ef, bool us
   qs.rows = ds.queries.data();
   qs.dim = ds.d;
   qs.inproc.resize(nq);
-  qs.grpc.resize(nq);
   qs.rest.resize(nq);
   for (size_t q = 0; q < nq; ++q) {
     const float* v = ds.queries.data() + q * ds.d;
@@ -164,7 +170,7 @@ Queries build_queries(const Dataset& ds, size_t nq, size_t k, size_t ef, bool us
     r.k = k;
     r.ef = ef;
     r.use_cache = use_cache;
-    pb::SearchRequest& g = qs.grpc[q];
+    pb::SearchRequest& g = *qs.grpc.add_queries();
     g.set_collection(kCollection);
     for (size_t i = 0; i < ds.d; ++i) g.add_vector(v[i]);
     g.set_k(static_cast<uint32_t>(k));
@@ -386,6 +392,33 @@ LoadResult open_loop(const ClientFactory& make, size_t threads_n, double rate, d
   return merge(tallies, std::max(elapsed, seconds), qs.k);
 }
 
+/// What a gRPC load run saw, before scoring: each answer's query, latency and ids (k each), so
+/// that the load process, which has no ground truth, can hand them back to be scored.
+struct GrpcAnswers {
+  size_t k = 0;
+  std::vector<uint32_t> q;
+  std::vector<double> latency_ms;
+  std::vector<uint8_t> cached;
+  std::vector<uint64_t> ids;
+  size_t errors = 0;
+  std::string first_error;
+  double seconds = 0.0;  // what QPS is counted over
+};
+
+LoadResult score_answers(const GrpcAnswers& a, const GroundTruth& gt) {
+  ThreadTally t;
+  t.latency_ms = a.latency_ms;
+  t.errors = a.errors;
+  t.first_error = a.first_error;
+  t.answered = a.q.size();
+  for (size_t i = 0; i < a.q.size(); ++i) {
+    t.hits += score(gt, a.q[i], a.ids.data() + i * a.k, a.k);
+    t.cached += a.cached[i];
+  }
+  std::vector<ThreadTally> one{std::move(t)};
+  return merge(one, a.seconds, a.k);
+}
+
 /// gRPC load from one driver thread over `slots` connections (each its own channel), through a
 /// completion queue, as gRPC's own benchmark clients drive load: a blocking client thread per
 /// connection would pay a futex wake-up per answer on the very cores the server needs. Each
@@ -397,8 +430,11 @@ LoadResult open_loop(const ClientFactory& make, size_t threads_n, double rate, d
 ///     for one; latency from the due time (a slow answer delays nobody's clock).
 class GrpcLoad {
  public:
-  GrpcLoad(int port, bool stream, size_t slots, const Queries& qs)
-      : stream_(stream), qs_(qs), slots_(slots) {
+  using Requests = google::protobuf::RepeatedPtrField<pb::SearchRequest>;
+  GrpcLoad(int port, bool stream, size_t slots, const Requests& reqs)
+      : stream_(stream), reqs_(reqs), nq_(static_cast<size_t>(reqs.size())),
+        k_(reqs.empty() || reqs[0].k() == 0 ? 10 : reqs[0].k()), slots_(slots) {
+    prepare_grpc_runtime();
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per slot
     args.SetMaxReceiveMessageSize(64 << 20);
@@ -408,9 +444,9 @@ class GrpcLoad {
     }
   }
 
-  LoadResult run(double seconds, double rate, const GroundTruth& gt) {
-    ThreadTally tally;
-    std::vector<uint64_t> ids(qs_.k);
+  GrpcAnswers run(double seconds, double rate) {
+    GrpcAnswers out;
+    out.k = k_;
     // Open every stream and send one query per slot before the clock starts (connections up,
     // first-call costs paid), as the threaded clients do.
     for (size_t i = 0; i < slots_.size(); ++i) {
@@ -418,19 +454,19 @@ class GrpcLoad {
         slots_[i].rw = slots_[i].stub->AsyncSearchStream(&slots_[i].stream_ctx, &cq_, tag(i, kStarted));
         ++slots_[i].pending;
       } else {
-        send(i, i % qs_.nq, Clock::now());
+        send(i, i % nq_, Clock::now());
       }
     }
     if (stream_) {
-      for (size_t i = 0; i < slots_.size(); ++i) drain_one(nullptr, gt, ids, Clock::time_point::max());
-      for (size_t i = 0; i < slots_.size(); ++i) send(i, i % qs_.nq, Clock::now());
+      for (size_t i = 0; i < slots_.size(); ++i) drain_one(nullptr, Clock::time_point::max());
+      for (size_t i = 0; i < slots_.size(); ++i) send(i, i % nq_, Clock::now());
     }
     for (size_t i = 0; i < slots_.size(); ++i) {
-      while (slots_[i].busy) drain_one(nullptr, gt, ids, Clock::time_point::max());
+      while (slots_[i].busy) drain_one(nullptr, Clock::time_point::max());
     }
     if (!warm_error_.empty()) {
-      tally.first_error = warm_error_;
-      tally.errors = 1;
+      out.first_error = warm_error_;
+      out.errors = 1;
     }
 
     const Clock::time_point start = Clock::now();
@@ -442,8 +478,8 @@ class GrpcLoad {
     for (size_t i = slots_.size(); i-- > 0;) free_slots.push_back(i);
     // Closed loop: slot i walks the queries from i * nq / slots on, as the threaded clients do.
     std::vector<size_t> cursor(slots_.size());
-    for (size_t i = 0; i < slots_.size(); ++i) cursor[i] = i * qs_.nq / slots_.size();
-    auto next_of = [&](size_t i) { return cursor[i]++ % qs_.nq; };
+    for (size_t i = 0; i < slots_.size(); ++i) cursor[i] = i * nq_ / slots_.size();
+    auto next_of = [&](size_t i) { return cursor[i]++ % nq_; };
     if (rate <= 0) {  // every slot starts at once
       while (!free_slots.empty()) {
         const size_t i = free_slots.back();
@@ -457,7 +493,7 @@ class GrpcLoad {
         while (next < total && !free_slots.empty() && due(next) <= now) {
           const size_t i = free_slots.back();
           free_slots.pop_back();
-          send(i, next % qs_.nq, due(next));
+          send(i, next % nq_, due(next));
           ++next;
         }
         if (next >= total && free_slots.size() == slots_.size()) break;
@@ -467,7 +503,7 @@ class GrpcLoad {
       Clock::time_point wake = Clock::now() + std::chrono::seconds(1);
       if (rate > 0 && next < total && !free_slots.empty()) wake = due(next);
       size_t done = kNone;
-      const bool got = drain_one(&tally, gt, ids, rate > 0 ? Clock::time_point::max() : deadline,
+      const bool got = drain_one(&out, rate > 0 ? Clock::time_point::max() : deadline,
                                  wake, &done);
       if (!got || done == kNone) continue;
       if (rate <= 0 && Clock::now() < deadline) {
@@ -478,8 +514,8 @@ class GrpcLoad {
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     close();
-    std::vector<ThreadTally> one{std::move(tally)};
-    return merge(one, rate > 0 ? std::max(elapsed, seconds) : seconds, qs_.k);
+    out.seconds = rate > 0 ? std::max(elapsed, seconds) : seconds;
+    return out;
   }
 
   ~GrpcLoad() { close(); }
@@ -523,26 +559,26 @@ class GrpcLoad {
         return;
       }
       sl.pending = 2;
-      sl.rw->Write(qs_.grpc[q], tag(i, kWritten));
+      sl.rw->Write(reqs_[static_cast<int>(q)], tag(i, kWritten));
       sl.rw->Read(&sl.stream_resp, tag(i, kRead));
     } else {
       sl.ctx = std::make_unique<grpc::ClientContext>();
       sl.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      sl.call = sl.stub->AsyncSearch(sl.ctx.get(), qs_.grpc[q], &cq_);
+      sl.call = sl.stub->AsyncSearch(sl.ctx.get(), reqs_[static_cast<int>(q)], &cq_);
       sl.pending = 1;
       sl.call->Finish(&sl.resp, &sl.status, tag(i, kFinished));
     }
   }
 
-  /// Waits (until `wake`) for one completion; when it completes a query, books it into `tally`
+  /// Waits (until `wake`) for one completion; when it completes a query, books it into `out`
   /// (unless it ended after `deadline`) and sets *done to its slot. False on timeout.
-  bool drain_one(ThreadTally* tally, const GroundTruth& gt, std::vector<uint64_t>& ids,
+  bool drain_one(GrpcAnswers* out,
                  Clock::time_point deadline, Clock::time_point wake = Clock::time_point::max(),
                  size_t* done = nullptr) {
     if (!pending_errors_.empty()) {
       const size_t i = pending_errors_.back();
       pending_errors_.pop_back();
-      finish_query(i, false, "gRPC stream: broken", tally, gt, ids, deadline);
+      finish_query(i, false, "gRPC stream: broken", out, deadline);
       if (done) *done = i;
       return true;
     }
@@ -575,34 +611,34 @@ class GrpcLoad {
     } else if (!sl.status.ok()) {
       error = "gRPC: " + sl.status.error_message();
     }
-    finish_query(i, error.empty(), error, tally, gt, ids, deadline);
+    finish_query(i, error.empty(), error, out, deadline);
     if (done) *done = i;
     return true;
   }
 
-  void finish_query(size_t i, bool ok, const std::string& error, ThreadTally* tally,
-                    const GroundTruth& gt, std::vector<uint64_t>& ids, Clock::time_point deadline) {
+  void finish_query(size_t i, bool ok, const std::string& error, GrpcAnswers* out,
+                    Clock::time_point deadline) {
     Slot& sl = slots_[i];
     sl.busy = false;
     const Clock::time_point end = Clock::now();
-    if (!tally) {  // warm-up
+    if (!out) {  // warm-up
       if (!ok && warm_error_.empty()) warm_error_ = error;
       return;
     }
     if (end > deadline) return;
     if (!ok) {
-      if (tally->first_error.empty()) tally->first_error = error;
-      ++tally->errors;
+      if (out->first_error.empty()) out->first_error = error;
+      ++out->errors;
       return;
     }
     const pb::SearchResponse& r = stream_ ? sl.stream_resp.result() : sl.resp;
-    for (size_t j = 0; j < qs_.k; ++j) {
-      ids[j] = j < static_cast<size_t>(r.points_size()) ? r.points(static_cast<int>(j)).id().num() : kNoPoint;
+    for (size_t j = 0; j < k_; ++j) {
+      out->ids.push_back(j < static_cast<size_t>(r.points_size()) ? r.points(static_cast<int>(j)).id().num()
+                                                                  : kNoPoint);
     }
-    tally->latency_ms.push_back(std::chrono::duration<double, std::milli>(end - sl.from).count());
-    tally->hits += score(gt, sl.q, ids.data(), qs_.k);
-    ++tally->answered;
-    tally->cached += r.cached();
+    out->q.push_back(static_cast<uint32_t>(sl.q));
+    out->latency_ms.push_back(std::chrono::duration<double, std::milli>(end - sl.from).count());
+    out->cached.push_back(r.cached() ? 1 : 0);
   }
 
   /// Half-closes every stream, waits for their ends, and drains the queue.
@@ -634,13 +670,153 @@ class GrpcLoad {
   }
 
   const bool stream_;
-  const Queries& qs_;
+  const Requests& reqs_;
+  const size_t nq_, k_;
   std::vector<Slot> slots_;
   grpc::CompletionQueue cq_;
   std::vector<size_t> pending_errors_;
   std::string warm_error_;
   bool closed_ = false;
 };
+
+// ---- the gRPC load in a process of its own
+//
+// gRPC C++ (1.51, poll engine epoll1) polls every socket of a process through one epoll set, on
+// whichever thread waits on a completion queue. A load driver inside the server's process thus
+// reads the server's requests off the wire and hands each to a server thread, while the server's
+// threads read the driver's answers and hand them back: futex wake-ups and context switches per
+// query that no real client, which runs in a process of its own, causes. So the gRPC load runs in
+// a child process (`vecstream-bench serve-grpc-load`) on the same cores; it reads the queries from
+// a file and writes back what it saw (GrpcAnswers), which this process scores.
+
+constexpr char kAnswersMagic[8] = {'V', 'S', 'G', 'A', 'N', 'S', '0', '1'};
+
+template <typename T>
+void put(std::ofstream& out, const T& v) {
+  out.write(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+void put_all(std::ofstream& out, const std::vector<T>& v) {
+  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+template <typename T>
+bool get(std::ifstream& in, T* v) {
+  return static_cast<bool>(in.read(reinterpret_cast<char*>(v), sizeof *v));
+}
+template <typename T>
+bool get_all(std::ifstream& in, size_t n, std::vector<T>* v) {
+  v->resize(n);
+  return static_cast<bool>(in.read(reinterpret_cast<char*>(v->data()), static_cast<std::streamsize>(n * sizeof(T))));
+}
+
+Status write_answers(const std::string& path, const GrpcAnswers& a) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(kAnswersMagic, sizeof kAnswersMagic);
+  put(out, static_cast<uint64_t>(a.k));
+  put(out, static_cast<uint64_t>(a.q.size()));
+  put(out, static_cast<uint64_t>(a.errors));
+  put(out, a.seconds);
+  put(out, static_cast<uint64_t>(a.first_error.size()));
+  out.write(a.first_error.data(), static_cast<std::streamsize>(a.first_error.size()));
+  put_all(out, a.q);
+  put_all(out, a.latency_ms);
+  put_all(out, a.cached);
+  put_all(out, a.ids);
+  out.flush();
+  if (!out) return Status::io_error("cannot write " + path);
+  return Status::ok();
+}
+
+Result<GrpcAnswers> read_answers(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::io_error("cannot read " + path);
+  char magic[sizeof kAnswersMagic];
+  uint64_t k = 0, n = 0, errors = 0, error_len = 0;
+  GrpcAnswers a;
+  const bool head = in.read(magic, sizeof magic) && std::memcmp(magic, kAnswersMagic, sizeof magic) == 0 &&
+                    get(in, &k) && get(in, &n) && get(in, &errors) && get(in, &a.seconds) &&
+                    get(in, &error_len);
+  if (!head || k == 0 || k > 1000 || n > (uint64_t{1} << 32) || error_len > (1u << 20)) {
+    return Status::corruption(path + ": not an answers file of serve-grpc-load");
+  }
+  a.k = k;
+  a.errors = errors;
+  a.first_error.resize(error_len);
+  const bool body = in.read(a.first_error.data(), static_cast<std::streamsize>(error_len)) &&
+                    get_all(in, n, &a.q) && get_all(in, n, &a.latency_ms) &&
+                    get_all(in, n, &a.cached) && get_all(in, n * k, &a.ids);
+  if (!body) return Status::corruption(path + ": truncated");
+  return a;
+}
+
+struct GrpcLoadOptions {
+  int port = 0;
+  bool stream = false;
+  size_t slots = 1;
+  double seconds = 1.0, rate = 0.0;
+  std::string queries, answers;
+};
+
+/// The child's side: `vecstream-bench serve-grpc-load`.
+int run_grpc_load(const GrpcLoadOptions& o) {
+  std::ifstream in(o.queries, std::ios::binary);
+  pb::SearchBatchRequest batch;
+  if (!in || !batch.ParseFromIstream(&in) || batch.queries().empty()) {
+    return fail(Status::invalid_argument("serve-grpc-load: cannot read queries from " + o.queries));
+  }
+  const GrpcAnswers a = GrpcLoad(o.port, o.stream, o.slots, batch.queries()).run(o.seconds, o.rate);
+  const Status s = write_answers(o.answers, a);
+  return s.is_ok() ? 0 : fail(s);
+}
+
+Status write_queries(const std::string& path, const Queries& qs) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out || !qs.grpc.SerializeToOstream(&out) || !out.flush()) return Status::io_error("cannot write " + path);
+  return Status::ok();
+}
+
+/// The parent's side: runs the load in a child process and scores what it saw. A child that
+/// fails is one error row, with the last line of its log.
+LoadResult grpc_load_process(const std::string& dir, const std::string& queries_file, int port,
+                             bool stream, size_t slots, double seconds, double rate,
+                             const GroundTruth& gt) {
+  auto failed = [](std::string why) {
+    LoadResult r;
+    r.errors = 1;
+    r.first_error = std::move(why);
+    return r;
+  };
+  const std::string answers = dir + "/grpc-load.answers", log = dir + "/grpc-load.log";
+  std::remove(answers.c_str());
+  std::vector<std::string> args{"serve-grpc-load", "--port", std::to_string(port), "--slots",
+                                std::to_string(slots), "--seconds", fmt("%.9g", seconds), "--rate",
+                                fmt("%.9g", rate), "--queries", queries_file, "--answers", answers};
+  if (stream) args.emplace_back("--stream");
+  ChildProcess child;
+  const Status started = child.start("gRPC load", self_executable(), args, log);
+  if (!started.is_ok()) return failed(started.to_string());
+  const Clock::time_point limit = Clock::now() + std::chrono::seconds(120) +
+                                  std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (child.alive()) {
+    if (Clock::now() > limit) {
+      child.stop(1000);
+      return failed("the gRPC load process did not finish; see " + log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int rc = child.stop(0);
+  if (rc != 0) {
+    std::ifstream l(log);
+    std::string line, last;
+    while (std::getline(l, line)) {
+      if (!line.empty()) last = line;
+    }
+    return failed("the gRPC load process exited with " + std::to_string(rc) + ": " + last);
+  }
+  auto a = read_answers(answers);
+  if (!a.is_ok()) return failed(a.status().to_string());
+  return score_answers(*a, gt);
+}
 
 /// Runs load with `clients` connections for `seconds`: closed loop when rate is 0, else open
 /// loop at `rate` queries a second.
@@ -879,6 +1055,17 @@ int run_serve(ServeOptions opt) {
 
   const Queries qs_plain = build_queries(ds, ds.nq, opt.k, opt.ef, /*use_cache=*/false);
   const Queries qs_cache = build_queries(ds, ds.nq, opt.k, opt.ef, /*use_cache=*/true);
+  // The gRPC load process reads its queries from these files.
+  auto load_dir = WorkDir::make("", "vecstream-serve-load");
+  if (!load_dir) return fail(load_dir.status());
+  const std::string queries_plain_file = load_dir->path() + "/queries-plain.pb";
+  const std::string queries_cache_file = load_dir->path() + "/queries-cache.pb";
+  if (opt.grpc_load == "process") {
+    for (const auto& [file, qs] : {std::pair{&queries_plain_file, &qs_plain}, std::pair{&queries_cache_file, &qs_cache}}) {
+      Status s = write_queries(*file, *qs);
+      if (!s.is_ok()) return fail(s);
+    }
+  }
   auto service_writer = [&](Service& svc) -> Writer::Upsert {
     return [&svc, &upsert_rows](size_t r0, size_t n) { return upsert_rows(svc, r0, n); };
   };
@@ -957,8 +1144,14 @@ int run_serve(ServeOptions opt) {
     }
     const int port = sv.grpc->port();
     const bool stream = tr == "grpc-stream";
-    return [port, stream, &qs, &gt](size_t n, double seconds, double rate) {
-      return GrpcLoad(port, stream, n, qs).run(seconds, rate, *gt);
+    if (opt.grpc_load == "thread") {
+      return [port, stream, &qs, &gt](size_t n, double seconds, double rate) {
+        return score_answers(GrpcLoad(port, stream, n, qs.grpc.queries()).run(seconds, rate), *gt);
+      };
+    }
+    const std::string& queries_file = config == "cache" ? queries_cache_file : queries_plain_file;
+    return [port, stream, &queries_file, &load_dir, &gt](size_t n, double seconds, double rate) {
+      return grpc_load_process(load_dir->path(), queries_file, port, stream, n, seconds, rate, *gt);
     };
   };
   auto rows_at = [&](const char* load) {
@@ -1127,8 +1320,26 @@ void add_serve_commands_impl(CLI::App& app) {
   s->add_option("--open-loop-threads", opt->open_loop_threads, "open loop: client threads")->check(CLI::Range(size_t{1}, size_t{1024}))->capture_default_str();
   s->add_option("--cache-dir", opt->cache_dir, "ground-truth cache folder ('' = no cache)")->capture_default_str();
   s->add_option("--dir", opt->dir, "data directory of the server (default: a temporary one)");
+  s->add_option("--grpc-load", opt->grpc_load,
+                 "where the gRPC load driver runs: process (its own, as real clients do) or thread "
+                 "(inside the server's process, sharing gRPC's poller with the server)")
+      ->check(CLI::IsMember({"process", "thread"}))
+      ->capture_default_str();
   s->add_flag("--quick", opt->quick, "smoke run: 10k base, 1k queries, 1 s points, 3 s case study");
   s->callback([opt] { throw CLI::RuntimeError(run_serve(*opt)); });
+
+  // The gRPC load process that `serve` starts (not for direct use: hidden from --help).
+  auto lo = std::make_shared<GrpcLoadOptions>();
+  CLI::App* l = app.add_subcommand("serve-grpc-load", "");
+  l->group("");
+  l->add_option("--port", lo->port)->required();
+  l->add_flag("--stream", lo->stream);
+  l->add_option("--slots", lo->slots)->required()->check(CLI::Range(size_t{1}, size_t{4096}));
+  l->add_option("--seconds", lo->seconds)->required()->check(CLI::PositiveNumber);
+  l->add_option("--rate", lo->rate)->required()->check(CLI::NonNegativeNumber);
+  l->add_option("--queries", lo->queries)->required();
+  l->add_option("--answers", lo->answers)->required();
+  l->callback([lo] { throw CLI::RuntimeError(run_grpc_load(*lo)); });
 }
 
 }  // namespace

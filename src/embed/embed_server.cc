@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "embed/grpc_runtime.h"
 #include "embed/grpc_status.h"
 #include "embed/worker_pool.h"
 #include "embedding.grpc.pb.h"
@@ -162,6 +163,7 @@ Result<std::unique_ptr<EmbedServer>> EmbedServer::start(std::shared_ptr<Embedder
   }
   if (options.threads == 0) options.threads = std::max(2u, std::thread::hardware_concurrency());
 
+  prepare_grpc_runtime();
   auto impl = std::make_unique<Impl>(std::move(embedder), options);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &impl->port);

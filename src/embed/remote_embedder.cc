@@ -44,6 +44,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "embed/grpc_runtime.h"
 #include "embed/grpc_status.h"
 #include "embedding.grpc.pb.h"
 
@@ -475,6 +476,7 @@ Result<std::unique_ptr<RemoteEmbedder>> RemoteEmbedder::create(const Options& o)
     return bad("max_response_bytes must be in [1, 2^31)");
   }
 
+  prepare_grpc_runtime();
   auto impl = std::make_unique<Impl>(o);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(o.max_response_bytes));

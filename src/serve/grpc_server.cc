@@ -18,6 +18,7 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include "core/metric.h"
+#include "embed/grpc_runtime.h"
 #include "serve/status_map.h"
 #include "vecstream/v1/vecstream.grpc.pb.h"
 
@@ -655,6 +656,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::start(Service& service, const Ap
     creds = grpc::SslServerCredentials(ssl);
   }
 
+  prepare_grpc_runtime();
   auto impl = std::make_unique<Impl>(service, keys, options);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, creds, &impl->port);

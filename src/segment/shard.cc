@@ -271,6 +271,11 @@ void Shard::apply_locked(const WriteBatch& batch, uint64_t seq, size_t* applied)
       }
     }
   }
+  // Deletes alone can leave the growing segment mostly dead too: seal it now rather than at the
+  // next upsert, so that compaction can reclaim it.
+  if (batch.op == WriteOp::kDelete && *applied > 0 && growing_mostly_dead_locked()) {
+    rotate_growing_locked();
+  }
   if (!batch.source.source.empty()) {
     int64_t& off = offsets_[batch.source.source];
     off = std::max(off, batch.source.offset);

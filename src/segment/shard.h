@@ -70,7 +70,8 @@ struct ShardOptions {
   // Seal the growing segment early once this share of its rows are tombstoned (with at least
   // kSealDeletedMinLiveRows live): hot ids upserted again and again leave a growing segment of
   // dead copies that every query would otherwise walk, its beam widened by the dead share.
-  // Sealed, it is compacted like any other segment. 1 = only when full.
+  // Sealed, it is compacted like any other segment. Checked after each upsert and each delete
+  // batch. 1 = only when full.
   double seal_deleted_ratio = 0.5;
   size_t max_segments = 6;           // settled segments above this: merge the smallest
   size_t merge_max_rows = 1u << 20;  // never merge into a segment larger than this

@@ -515,6 +515,83 @@ TEST(ShardTest, HotIdsUpsertedAgainAndAgain) {
   }
 }
 
+// Deletes alone make the growing segment mostly dead: it is sealed at that delete (not at some
+// later upsert), compaction then drops its dead rows, and answers stay exact throughout, also
+// after a reopen replays the WAL.
+TEST(ShardTest, DeletesAloneSealAMostlyDeadGrowingSegment) {
+  for (double seal_ratio : {0.5, 1.0}) {
+    SCOPED_TRACE("seal_deleted_ratio " + std::to_string(seal_ratio));
+    TempDir dir;
+    ShardOptions o = small_options(dir.path());
+    o.seal_rows = 20000;
+    o.seal_deleted_ratio = seal_ratio;
+    o.background = false;
+    constexpr size_t kRows = 3 * kSealDeletedMinLiveRows;  // half dead leaves 1.5x the minimum live
+    auto data = testing::clustered(kRows, kDim, 8, 47);
+    std::map<uint64_t, std::vector<float>> live;
+    auto check = [&](Shard& s, const char* when) {
+      SCOPED_TRACE(when);
+      auto qdata = testing::clustered(20, kDim, 8, 49);
+      for (size_t qi = 0; qi < 20; ++qi) {
+        ShardQuery q;
+        q.k = 10;
+        std::vector<ScoredPoint> got;
+        ASSERT_TRUE(s.search(row(qdata, qi), q, &got).is_ok());
+        const auto want = exact_ids(live, qdata.data() + qi * kDim, 10);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(got[j].id.num(), want[j]) << "query " << qi;
+      }
+    };
+    {
+      auto shard = Shard::open(o);
+      ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+      Shard& s = **shard;
+      std::vector<PointWrite> batch;
+      for (size_t i = 0; i < kRows; ++i) {
+        batch.push_back(point(i, row(data, i)));
+        live[i] = row(data, i);
+      }
+      ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+      ASSERT_TRUE(s.index_pending().is_ok());
+      // Every other id, but one short of half the rows: still growing.
+      std::vector<PointId> ids;
+      for (size_t i = 0; i + 2 < kRows; i += 2) ids.push_back(PointId::number(i));
+      ASSERT_EQ(ids.size(), kRows / 2 - 1);
+      ASSERT_TRUE(s.remove(ids).is_ok());
+      for (const PointId& id : ids) live.erase(id.num());
+      EXPECT_EQ(s.stats().sealed_segments, 0u);
+      // Deleting an id that is not there changes nothing; the one that makes half does.
+      ASSERT_TRUE(s.remove({PointId::number(kRows + 7)}).is_ok());
+      EXPECT_EQ(s.stats().sealed_segments, 0u);
+      ASSERT_TRUE(s.remove({PointId::number(kRows - 2)}).is_ok());
+      live.erase(kRows - 2);
+      const ShardStats before = s.stats();
+      EXPECT_EQ(before.live, kRows / 2);
+      if (seal_ratio < 1.0) {
+        EXPECT_EQ(before.sealed_segments, 1u) << "sealed at the delete that made it half dead";
+      } else {
+        EXPECT_EQ(before.sealed_segments, 0u) << "seal_deleted_ratio 1: sealed only when full";
+      }
+      check(s, "after the deletes");
+      bool did = true;
+      for (int i = 0; i < 10 && did; ++i) ASSERT_TRUE(s.compact_now(&did).is_ok());
+      const ShardStats after = s.stats();
+      EXPECT_EQ(after.live, kRows / 2);
+      if (seal_ratio < 1.0) {
+        EXPECT_EQ(after.rows, kRows / 2) << "compaction dropped the dead rows";
+      } else {
+        EXPECT_EQ(after.rows, kRows) << "a growing segment is not compacted";
+      }
+      check(s, "after compaction");
+    }
+    auto reopened = Shard::open(o);
+    ASSERT_TRUE(reopened.is_ok()) << reopened.status().to_string();
+    ASSERT_TRUE((*reopened)->index_pending().is_ok());
+    EXPECT_EQ((*reopened)->stats().live, kRows / 2);
+    check(**reopened, "after a reopen");
+  }
+}
+
 TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {
   TempDir dir;
   auto shard = Shard::open(small_options(dir.path()));

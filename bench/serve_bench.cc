@@ -24,6 +24,7 @@
 #include "serve_bench.h"
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
@@ -253,7 +254,18 @@ struct LoadResult {
   double hit_ratio = 0.0;
   size_t requests = 0, errors = 0;
   std::string first_error;
+  // CPU time of this process over the point, per answered query: with the gRPC load in its own
+  // process, the server's cost alone; REST and in-process rows include their client threads.
+  double cpu_us_per_query = NAN;
 };
+
+/// CPU time (user + system) of this process so far, in seconds.
+double process_cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
 
 struct ThreadTally {
   std::vector<double> latency_ms;
@@ -1084,7 +1096,10 @@ int run_serve(ServeOptions opt) {
     for (size_t r = 0; r < opt.runs; ++r) {
       Writer w(upsert, load == "ingesting" ? opt.ingest_rate : 0.0, ds.n);
       w.start();
-      runs.push_back(load_with(n, opt.seconds, 0.0));
+      const double cpu0 = process_cpu_seconds();
+      LoadResult r1 = load_with(n, opt.seconds, 0.0);
+      if (r1.requests > 0) r1.cpu_us_per_query = 1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(r1.requests);
+      runs.push_back(std::move(r1));
       w.stop();
       rate = w.rate();
       if (werr.empty()) werr = w.error();
@@ -1206,17 +1221,20 @@ int run_serve(ServeOptions opt) {
     return nullptr;
   };
   std::printf("\nclosed loop (each client: one request at a time, own connection); latency in ms\n");
-  const size_t width = 129;
+  std::printf("cpu/q: CPU time of this process per answered query, in µs (gRPC rows: the server's "
+              "alone, %s; REST and in-process rows include their client threads)\n",
+              opt.grpc_load == "process" ? "its load runs in a process of its own" : "with its load driver thread");
+  const size_t width = 139;
   print_rule(width);
-  std::printf("%-9s %-11s %-10s %7s %9s %8s %8s %8s %8s %6s %10s %10s\n", "config", "engine", "load",
-              "clients", "QPS", "p50", "p95", "p99", "recall", "hits", "÷inproc", "÷hnswlib");
+  std::printf("%-9s %-11s %-10s %7s %9s %8s %8s %8s %8s %6s %9s %10s %10s\n", "config", "engine", "load",
+              "clients", "QPS", "p50", "p95", "p99", "recall", "hits", "cpu/q", "÷inproc", "÷hnswlib");
   print_rule(width);
   for (const Row& r : rows) {
     const Row* base = find(r.config, "inproc", r.load, r.clients);
     const Row* peer = find("-", "hnswlib", r.load, r.clients);
-    std::printf("%-9s %-11s %-10s %7zu %9.0f %8.3f %8.3f %8.3f %8.4f %5.0f%% %10s %10s%s%s\n",
+    std::printf("%-9s %-11s %-10s %7zu %9.0f %8.3f %8.3f %8.3f %8.4f %5.0f%% %9.0f %10s %10s%s%s\n",
                 r.config.c_str(), r.transport.c_str(), r.load.c_str(), r.clients, r.r.qps, r.r.p50_ms,
-                r.r.p95_ms, r.r.p99_ms, r.r.recall, 100.0 * r.r.hit_ratio,
+                r.r.p95_ms, r.r.p99_ms, r.r.recall, 100.0 * r.r.hit_ratio, r.r.cpu_us_per_query,
                 r.transport == "hnswlib" || !base ? "" : ratio(r.r.qps, base->r.qps).c_str(),
                 !peer || r.transport == "hnswlib" ? "" : ratio(r.r.qps, peer->r.qps).c_str(),
                 r.r.errors || !r.r.first_error.empty() ? "  errors: " : "",
@@ -1241,6 +1259,11 @@ int run_serve(ServeOptions opt) {
     std::printf("%s search QPS ÷ in-process, %zu clients, idle: %.2fx (target >= 0.7x) %s\n",
                 std::strcmp(tr, "grpc") == 0 ? "gRPC (unary Search)" : "gRPC (SearchStream)",
                 max_clients, rr, verdict(rr >= 0.7));
+    if (opt.grpc_load == "process") {  // not a target: what the load's own cores would leave
+      std::printf("  (server CPU per query: in-process %.0f µs, %s %.0f µs: %.2fx, the ratio with the "
+                  "load on cores of its own)\n",
+                  ip->r.cpu_us_per_query, tr, g->r.cpu_us_per_query, ip->r.cpu_us_per_query / g->r.cpu_us_per_query);
+    }
   }
   if (rest_open) {
     const bool ok = rest_open->p99_ms <= 5.0 && rest_open->qps >= 0.98 * opt.rest_rate && !rest_open->errors;

@@ -1,5 +1,8 @@
 #include "segment/shard.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -63,7 +66,9 @@ Result<std::unique_ptr<Shard>> Shard::open(const ShardOptions& options) {
   if (options.background) {
     s->indexer_seen_ns_.store(steady_ns());
     s->indexer_ = std::thread([p = s.get()] { p->indexer_loop(); });
+    s->maintainer_seen_ns_.store(steady_ns());
     s->maintainer_ = std::thread([p = s.get()] { p->maintenance_loop(); });
+    if (options.maintenance_rescue_ms > 0) s->rescuer_ = std::thread([p = s.get()] { p->rescue_loop(); });
   }
   return s;
 }
@@ -514,6 +519,7 @@ ShardStats Shard::stats() const {
   st.compacted_rows = compacted_rows_.load();
   st.compaction_reused_rows = reused_rows_.load();
   st.writer_indexed_rows = helped_rows_.load();
+  st.maintenance_rescues = rescues_.load();
   st.compaction_seconds = static_cast<double>(compaction_us_.load()) * 1e-6;
   return st;
 }
@@ -653,8 +659,12 @@ void Shard::indexer_loop() {
 // Compaction
 
 Status Shard::compact_now(bool* did) {
-  if (did) *did = false;
   std::lock_guard clk(compact_mu_);
+  return compact_locked(did);
+}
+
+Status Shard::compact_locked(bool* did) {
+  if (did) *did = false;
   std::vector<std::shared_ptr<Segment>> all;
   {
     std::lock_guard lk(write_mu_);
@@ -899,17 +909,38 @@ Status Shard::checkpoint_locked() {
 
 void Shard::maintenance_loop() {
   lower_background_priority();
+  clockid_t clock{};
+  if (pthread_getcpuclockid(pthread_self(), &clock) == 0) {
+    maintainer_cpu_clock_.store(clock);
+    maintainer_has_clock_.store(true);
+  }
   for (;;) {
     {
       std::unique_lock lk(bg_mu_);
       if (stop_) return;
-      bg_cv_.wait_for(lk, std::chrono::milliseconds(50));
+      maint_cv_.wait_for(lk, std::chrono::milliseconds(opts_.maintenance_interval_ms));
       if (stop_) return;
     }
-    epochs_.reclaim();  // old segment sets whose last reader has gone
-    bool did = false;
-    Status st = compact_now(&did);
-    if (!st.is_ok()) std::fprintf(stderr, "vecstream: compaction: %s\n", st.to_string().c_str());
+    maintainer_seen_ns_.store(steady_ns(), std::memory_order_relaxed);
+    maintenance_step(/*rescue=*/false);
+    maintainer_seen_ns_.store(steady_ns(), std::memory_order_relaxed);
+  }
+}
+
+int Shard::maintenance_step(bool rescue) {
+  epochs_.reclaim();  // old segment sets whose last reader has gone
+  int tasks = 0;
+  {
+    std::unique_lock clk(compact_mu_, std::defer_lock);
+    if (rescue ? clk.try_lock() : (clk.lock(), true)) {
+      bool did = false;
+      Status st = compact_locked(&did);
+      if (!st.is_ok()) std::fprintf(stderr, "vecstream: compaction: %s\n", st.to_string().c_str());
+      tasks += did ? 1 : 0;
+    }
+  }
+  std::unique_lock ck(ckpt_mu_, std::defer_lock);
+  if (rescue ? ck.try_lock() : (ck.lock(), true)) {
     const uint64_t wal_bytes = wal_->disk_bytes();
     const auto since = std::chrono::steady_clock::now() - last_checkpoint_;
     const bool by_bytes = wal_bytes > checkpoint_wal_bytes_.load() + opts_.checkpoint_wal_bytes;
@@ -917,9 +948,42 @@ void Shard::maintenance_loop() {
                          since >= std::chrono::milliseconds(opts_.checkpoint_interval_ms) &&
                          applied_seq_.load() > checkpoint_seq_.load();
     if (by_bytes || by_time) {
-      st = checkpoint();
+      Status st = checkpoint_locked();
       if (!st.is_ok()) std::fprintf(stderr, "vecstream: checkpoint: %s\n", st.to_string().c_str());
+      ++tasks;
     }
+  }
+  return tasks;
+}
+
+void Shard::rescue_loop() {
+  // Stays at the priority it was created with (normal): it exists for when background
+  // priority gets no core. Starved = no round finished for maintenance_rescue_ms and, since the
+  // last look, less than a tenth of a core of CPU time (a long compaction that runs is busy,
+  // not starved).
+  const int64_t starved_ns = int64_t{opts_.maintenance_rescue_ms} * 1000000;
+  const auto period = std::chrono::milliseconds(std::max<uint32_t>(10, opts_.maintenance_rescue_ms / 4));
+  auto maintainer_cpu_ns = [this]() -> int64_t {
+    timespec ts{};
+    if (!maintainer_has_clock_.load() || clock_gettime(maintainer_cpu_clock_.load(), &ts) != 0) return -1;
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  };
+  int64_t last_cpu = maintainer_cpu_ns(), last_wall = steady_ns();
+  for (;;) {
+    {
+      std::unique_lock lk(bg_mu_);
+      if (stop_) return;
+      maint_cv_.wait_for(lk, period);
+      if (stop_) return;
+    }
+    const int64_t wall = steady_ns(), cpu = maintainer_cpu_ns();
+    const bool running = cpu >= 0 && last_cpu >= 0 && 10 * (cpu - last_cpu) >= wall - last_wall;
+    last_cpu = cpu;
+    last_wall = wall;
+    if (running || wall - maintainer_seen_ns_.load(std::memory_order_relaxed) < starved_ns) continue;
+    rescues_.fetch_add(static_cast<uint64_t>(maintenance_step(/*rescue=*/true)));
+    last_cpu = maintainer_cpu_ns();
+    last_wall = steady_ns();
   }
 }
 
@@ -929,8 +993,10 @@ void Shard::stop_background() {
     stop_ = true;
   }
   bg_cv_.notify_all();
+  maint_cv_.notify_all();
   if (indexer_.joinable()) indexer_.join();
   if (maintainer_.joinable()) maintainer_.join();
+  if (rescuer_.joinable()) rescuer_.join();
 }
 
 Status Shard::close() {

@@ -23,11 +23,17 @@
 //     merges the smallest segments when there are too many; the new segment is built off to the
 //     side, then swapped in under the write mutex with deletes that raced the build carried over),
 //     and checkpoints when enough WAL has accumulated or enough time has passed.
+//   Both run below query threads (background_priority). Starved of cores by queries, the
+//   indexer is helped by writers (writer_help_rows) and the maintenance thread's round is done
+//   by a third, normal-priority thread (maintenance_rescue_ms), so dead rows, the WAL and
+//   retired segment sets cannot pile up while queries keep every core busy.
 //
 // Durability: see storage/wal.h (records, fsync policies) and storage/manifest.h (checkpoints).
 // On disk, under `dir`: wal/ (WAL files), data/ (MANIFEST, segment row runs, sealed indexes,
 // tombstones). Recovery loads the manifest's checkpoint, then replays the WAL after it.
 #pragma once
+
+#include <time.h>  // clockid_t
 
 #include <atomic>
 #include <chrono>
@@ -87,6 +93,14 @@ struct ShardOptions {
   // build; the price is that under a load that keeps every core busy with queries, indexing
   // only gets what is left, and writers meet the back-pressure below sooner.
   ThreadPriority background_priority = ThreadPriority::kIdle;
+  // Maintenance (compaction, checkpoints, freeing retired segment sets) runs at that priority
+  // too, and nothing else does it: under queries that keep every core busy it would never run,
+  // dead rows would pile up in the segments every query walks, and the WAL and retired sets
+  // would grow. So when the maintenance thread has not come round for this long, a thread at
+  // normal priority does a round in its place (a task the starved thread is in the middle of
+  // stays with it). 0 = never.
+  uint32_t maintenance_rescue_ms = 2000;
+  uint32_t maintenance_interval_ms = 50;  // how often the maintenance thread looks for work
 
   // Back-pressure: when the indexer is this many rows behind, writers wait for it (up to
   // write_stall_ms, then RESOURCE_EXHAUSTED) instead of growing the exactly scanned tail — and
@@ -168,6 +182,7 @@ struct ShardStats {
   uint64_t compacted_rows = 0;  // live rows carried into rewritten segments, all compactions
   uint64_t compaction_reused_rows = 0;  // ... of which kept their index entry (not re-indexed)
   uint64_t writer_indexed_rows = 0;  // rows writers indexed themselves (writer_help_rows)
+  uint64_t maintenance_rescues = 0;  // compactions and checkpoints done for a starved maintainer
   double compaction_seconds = 0;  // wall time spent in compactions (copy, index, swap)
 };
 
@@ -270,6 +285,12 @@ class Shard {
   void lower_background_priority() const;  // background threads, at their start
   void indexer_loop();
   void maintenance_loop();
+  void rescue_loop();  // see maintenance_rescue_ms
+  /// One maintenance round: free retired sets, compact and checkpoint when due. `rescue`: a task
+  /// whose lock another thread holds is skipped, not waited for. Returns the compactions and
+  /// checkpoints it did.
+  int maintenance_step(bool rescue);
+  Status compact_locked(bool* did);  // compact_mu_ held
   void stop_background();
 
   ShardOptions opts_;
@@ -299,12 +320,17 @@ class Shard {
 
   std::atomic<bool> helping_{false};  // one writer helps at a time
   std::atomic<int64_t> indexer_seen_ns_{0};  // steady clock: the indexer's last round
+  std::atomic<int64_t> maintainer_seen_ns_{0};  // ... the maintenance thread's
+  std::atomic<clockid_t> maintainer_cpu_clock_{};  // its CPU-time clock, once it runs
+  std::atomic<bool> maintainer_has_clock_{false};
+  std::atomic<uint64_t> rescues_{0};
   std::atomic<uint64_t> helped_rows_{0};
 
   mutable std::mutex bg_mu_;
-  mutable std::condition_variable bg_cv_;
+  mutable std::condition_variable bg_cv_;     // the indexer: rows to index (every write)
+  mutable std::condition_variable maint_cv_;  // maintenance and its rescuer: stop only (they poll)
   bool stop_ = false;
-  std::thread indexer_, maintainer_;
+  std::thread indexer_, maintainer_, rescuer_;
 };
 
 }  // namespace vecstream

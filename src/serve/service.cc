@@ -44,6 +44,7 @@ nlohmann::json CollectionInfo::to_json() const {
                       {"compacted_rows", s.compacted_rows},
                       {"compaction_reused_rows", s.compaction_reused_rows},
                       {"writer_indexed_rows", s.writer_indexed_rows},
+                      {"maintenance_rescues", s.maintenance_rescues},
                       {"compaction_seconds", s.compaction_seconds},
                       {"checkpoints", s.checkpoints}});
   }

@@ -592,6 +592,70 @@ TEST(ShardTest, DeletesAloneSealAMostlyDeadGrowingSegment) {
   }
 }
 
+// The maintenance thread runs at background priority, so queries that keep every core busy can
+// starve it. Here it never comes round (it looks for work once an hour): with the rescue, a
+// normal-priority thread does its round instead, the due compaction and checkpoint happen, and
+// answers stay exact; without it (maintenance_rescue_ms 0) nothing does them.
+TEST(ShardTest, MaintenanceThatDoesNotComeRoundIsRescued) {
+  for (uint32_t rescue_ms : {100u, 0u}) {
+    SCOPED_TRACE("maintenance_rescue_ms " + std::to_string(rescue_ms));
+    TempDir dir;
+    ShardOptions o = small_options(dir.path());
+    o.seal_rows = 2000;
+    o.maintenance_interval_ms = 3600u * 1000u;
+    o.maintenance_rescue_ms = rescue_ms;
+    o.checkpoint_interval_ms = 100;
+    auto shard = Shard::open(o);
+    ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+    Shard& s = **shard;
+    auto data = testing::clustered(2000, kDim, 8, 51);
+    std::map<uint64_t, std::vector<float>> live;
+    std::vector<PointWrite> batch;
+    for (size_t i = 0; i < 2000; ++i) {
+      batch.push_back(point(i, row(data, i)));
+      live[i] = row(data, i);
+    }
+    ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+    ASSERT_TRUE(s.seal_now().is_ok());
+    s.wait_indexed();
+    std::vector<PointId> ids;  // 40% dead: past compact_deleted_ratio
+    for (size_t i = 0; i < 2000; ++i) {
+      if (i % 5 < 2) ids.push_back(PointId::number(i));
+    }
+    ASSERT_TRUE(s.remove(ids).is_ok());
+    for (const PointId& id : ids) live.erase(id.num());
+
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(rescue_ms ? 60 : 1);
+    ShardStats st = s.stats();
+    while (std::chrono::steady_clock::now() < deadline &&
+           (st.compactions == 0 || st.checkpoints == 0 || (rescue_ms > 0 && st.maintenance_rescues < 2))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      st = s.stats();
+    }
+    if (rescue_ms > 0) {
+      EXPECT_GE(st.compactions, 1u);
+      EXPECT_GE(st.checkpoints, 1u);
+      EXPECT_GE(st.maintenance_rescues, 2u) << "the compaction and the checkpoint, at least";
+      EXPECT_EQ(st.rows, 1200u) << "the dead rows are gone";
+    } else {
+      EXPECT_EQ(st.compactions, 0u);
+      EXPECT_EQ(st.checkpoints, 0u);
+      EXPECT_EQ(st.maintenance_rescues, 0u);
+    }
+    EXPECT_EQ(st.live, 1200u);
+    auto qdata = testing::clustered(20, kDim, 8, 53);
+    for (size_t qi = 0; qi < 20; ++qi) {
+      ShardQuery q;
+      q.k = 10;
+      std::vector<ScoredPoint> got;
+      ASSERT_TRUE(s.search(row(qdata, qi), q, &got).is_ok());
+      const auto want = exact_ids(live, qdata.data() + qi * kDim, 10);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(got[j].id.num(), want[j]) << "query " << qi;
+    }
+  }
+}
+
 TEST(ShardTest, PayloadFiltersSelectiveAndBroad) {
   TempDir dir;
   auto shard = Shard::open(small_options(dir.path()));

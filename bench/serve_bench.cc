@@ -1072,7 +1072,9 @@ int run_serve(ServeOptions opt) {
   if (!load_dir) return fail(load_dir.status());
   const std::string queries_plain_file = load_dir->path() + "/queries-plain.pb";
   const std::string queries_cache_file = load_dir->path() + "/queries-cache.pb";
-  if (opt.grpc_load == "process") {
+  const bool any_grpc = std::any_of(transports->begin(), transports->end(),
+                                    [](const std::string& t) { return t.rfind("grpc", 0) == 0; });
+  if (opt.grpc_load == "process" && any_grpc) {
     for (const auto& [file, qs] : {std::pair{&queries_plain_file, &qs_plain}, std::pair{&queries_cache_file, &qs_cache}}) {
       Status s = write_queries(*file, *qs);
       if (!s.is_ok()) return fail(s);

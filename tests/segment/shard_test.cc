@@ -62,6 +62,21 @@ std::vector<uint64_t> exact_ids(const std::map<uint64_t, std::vector<float>>& li
   return out;
 }
 
+// Twenty unfiltered top-10 queries (clustered data from `seed`) answered exactly as the model
+// of the live set says.
+void expect_exact_answers(Shard& s, const std::map<uint64_t, std::vector<float>>& live, uint64_t seed) {
+  auto qdata = testing::clustered(20, kDim, 8, seed);
+  for (size_t qi = 0; qi < 20; ++qi) {
+    ShardQuery q;
+    q.k = 10;
+    std::vector<ScoredPoint> got;
+    ASSERT_TRUE(s.search(row(qdata, qi), q, &got).is_ok());
+    const auto want = exact_ids(live, qdata.data() + qi * kDim, 10);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(got[j].id.num(), want[j]) << "query " << qi;
+  }
+}
+
 TEST(ShardTest, WritesAreVisibleAtOnceAndUpsertReplaces) {
   TempDir dir;
   auto shard = Shard::open(small_options(dir.path()));
@@ -531,16 +546,7 @@ TEST(ShardTest, DeletesAloneSealAMostlyDeadGrowingSegment) {
     std::map<uint64_t, std::vector<float>> live;
     auto check = [&](Shard& s, const char* when) {
       SCOPED_TRACE(when);
-      auto qdata = testing::clustered(20, kDim, 8, 49);
-      for (size_t qi = 0; qi < 20; ++qi) {
-        ShardQuery q;
-        q.k = 10;
-        std::vector<ScoredPoint> got;
-        ASSERT_TRUE(s.search(row(qdata, qi), q, &got).is_ok());
-        const auto want = exact_ids(live, qdata.data() + qi * kDim, 10);
-        ASSERT_EQ(got.size(), want.size());
-        for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(got[j].id.num(), want[j]) << "query " << qi;
-      }
+      expect_exact_answers(s, live, 49);
     };
     {
       auto shard = Shard::open(o);
@@ -643,16 +649,7 @@ TEST(ShardTest, MaintenanceThatDoesNotComeRoundIsRescued) {
       EXPECT_EQ(st.maintenance_rescues, 0u);
     }
     EXPECT_EQ(st.live, 1200u);
-    auto qdata = testing::clustered(20, kDim, 8, 53);
-    for (size_t qi = 0; qi < 20; ++qi) {
-      ShardQuery q;
-      q.k = 10;
-      std::vector<ScoredPoint> got;
-      ASSERT_TRUE(s.search(row(qdata, qi), q, &got).is_ok());
-      const auto want = exact_ids(live, qdata.data() + qi * kDim, 10);
-      ASSERT_EQ(got.size(), want.size());
-      for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(got[j].id.num(), want[j]) << "query " << qi;
-    }
+    expect_exact_answers(s, live, 53);
   }
 }
 

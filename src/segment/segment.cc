@@ -103,9 +103,11 @@ uint32_t Segment::append(const PointId& id, const float* vec, nlohmann::json pay
 
 bool Segment::mark_deleted(size_t row) {
   const uint64_t bit = uint64_t{1} << (row & 63);
-  const uint64_t old = tomb_[row >> 6].fetch_or(bit, std::memory_order_relaxed);
+  // Release: a reader that sees this tombstone also sees every row appended before it (the
+  // point's new row, when an upsert replaces it; see scan_appended).
+  const uint64_t old = tomb_[row >> 6].fetch_or(bit, std::memory_order_release);
   if (old & bit) return false;
-  deleted_.fetch_add(1, std::memory_order_relaxed);
+  deleted_.fetch_add(1, std::memory_order_release);
   return true;
 }
 
@@ -163,7 +165,7 @@ Status Segment::scan_live(const float* query, const SegmentQuery& q, size_t rows
   const DistanceKernels& kern = kernels();
   // A word of tombstones at a time: rows that are gone cost a bit test, not a distance.
   for (size_t w = 0; w * 64 < rows; ++w) {
-    uint64_t live = ~tomb_[w].load(std::memory_order_relaxed);
+    uint64_t live = ~tomb_[w].load(std::memory_order_acquire);
     const size_t base = w * 64;
     if (rows - base < 64) live &= (uint64_t{1} << (rows - base)) - 1;
     while (live != 0) {
@@ -180,8 +182,17 @@ Status Segment::scan_live(const float* query, const SegmentQuery& q, size_t rows
 Status Segment::search(const float* query, const SegmentQuery& q,
                        std::vector<SegmentHit>* out) const {
   out->clear();
+  if (q.k == 0) return Status::ok();
   const size_t n = rows();
-  if (n == 0 || q.k == 0) return Status::ok();
+  VS_RETURN_IF_ERROR(search_rows(query, q, n, out));
+  VS_RETURN_IF_ERROR(scan_appended(query, q, n, out));
+  std::sort(out->begin(), out->end(), heap_less);
+  return Status::ok();
+}
+
+Status Segment::search_rows(const float* query, const SegmentQuery& q, size_t n,
+                            std::vector<SegmentHit>* out) const {
+  if (n == 0) return Status::ok();
   const size_t deleted = deleted_count();
   if (deleted >= n) return Status::ok();
   if (out->capacity() < q.k) out->reserve(q.k);
@@ -192,17 +203,27 @@ Status Segment::search(const float* query, const SegmentQuery& q,
         [this](size_t row) -> const nlohmann::json* { return &payloads_[row]; }, n);
   }
   if ((q.filter || deleted > 0) && scan_beats_walk(n, deleted, selectivity)) {
-    VS_RETURN_IF_ERROR(scan_live(query, q, n, out));
-    std::sort(out->begin(), out->end(), heap_less);
-    return Status::ok();
+    return scan_live(query, q, n, out);
   }
 
   Index* index_ = index();
   size_t indexed = (index_ && !q.exact) ? std::min(indexed_rows(), n) : 0;
   if (indexed > 0 && index_->size() == 0) indexed = 0;
   if (indexed > 0) VS_RETURN_IF_ERROR(index_walk(*index_, query, q, indexed, deleted, n, selectivity, out));
-  VS_RETURN_IF_ERROR(exact_scan(query, q, indexed, n, out));
-  std::sort(out->begin(), out->end(), heap_less);
+  return exact_scan(query, q, indexed, n, out);
+}
+
+Status Segment::scan_appended(const float* query, const SegmentQuery& q, size_t n,
+                              std::vector<SegmentHit>* heap) const {
+  // The writer publishes a point's new row before it tombstones the old one (a release RMW that
+  // this search's tombstone reads acquire): a tombstone seen implies the row it makes way for.
+  constexpr int kMaxRounds = 8;  // each round scans only what the writer appended meanwhile
+  for (int round = 0; round < kMaxRounds; ++round) {
+    const size_t now = rows();
+    if (now <= n) break;
+    VS_RETURN_IF_ERROR(exact_scan(query, q, n, now, heap));
+    n = now;
+  }
   return Status::ok();
 }
 
@@ -220,7 +241,9 @@ Status Segment::index_walk(Index& index, const float* query, const SegmentQuery&
   if (params.ef > 0 && params.ef < k) params.ef = k;
   WalkFilter wf{this, indexed, q.filter, deleted > 0};
   IdFilter id_filter;
-  const bool concurrent_rows = in_index > indexed;
+  // Rows at or past `indexed` are scanned exactly after the walk; the indexer may add them to the
+  // index while we walk it, so unless every row was indexed the walk must not return them.
+  const bool concurrent_rows = in_index > indexed || indexed < rows;
   if (q.filter || deleted > 0 || concurrent_rows) {
     id_filter.predicate = [p = &wf](Id row) {
       if (row >= p->indexed) return false;
@@ -247,14 +270,25 @@ Status Segment::search_batch(const float* queries, size_t nq, const SegmentQuery
     return Status::ok();
   }
   for (size_t i = 0; i < nq; ++i) outs[i].clear();
+  if (q.k == 0) return Status::ok();
   // One view of the segment for the whole batch, as search() takes one for its query.
   const size_t n = rows();
-  if (n == 0 || q.k == 0) return Status::ok();
+  VS_RETURN_IF_ERROR(search_batch_rows(queries, nq, q, n, outs));
+  for (size_t i = 0; i < nq; ++i) {
+    VS_RETURN_IF_ERROR(scan_appended(queries + i * dim_, q, n, &outs[i]));
+    std::sort(outs[i].begin(), outs[i].end(), heap_less);
+  }
+  return Status::ok();
+}
+
+Status Segment::search_batch_rows(const float* queries, size_t nq, const SegmentQuery& q, size_t n,
+                                  std::vector<SegmentHit>* outs) const {
+  if (n == 0) return Status::ok();
   const size_t deleted = deleted_count();
   if (deleted >= n) return Status::ok();
   if (deleted > 0 && scan_beats_walk(n, deleted, 1.0)) {
     // Mostly tombstones: each query scans the few live rows, as search() would.
-    for (size_t i = 0; i < nq; ++i) VS_RETURN_IF_ERROR(search(queries + i * dim_, q, &outs[i]));
+    for (size_t i = 0; i < nq; ++i) VS_RETURN_IF_ERROR(scan_live(queries + i * dim_, q, n, &outs[i]));
     return Status::ok();
   }
   for (size_t i = 0; i < nq; ++i) {
@@ -289,7 +323,6 @@ Status Segment::search_batch(const float* queries, size_t nq, const SegmentQuery
       }
     }
   }
-  for (size_t i = 0; i < nq; ++i) std::sort(outs[i].begin(), outs[i].end(), heap_less);
   return Status::ok();
 }
 

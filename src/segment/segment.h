@@ -67,7 +67,9 @@ class Segment {
   size_t capacity() const { return capacity_; }
   /// Rows appended so far (any thread).
   size_t rows() const { return rows_.load(std::memory_order_acquire); }
-  size_t deleted_count() const { return deleted_.load(std::memory_order_relaxed); }
+  // Tombstone reads are acquire (free on x86): a reader that sees a tombstone also sees the rows
+  // appended before it was set (see scan_appended).
+  size_t deleted_count() const { return deleted_.load(std::memory_order_acquire); }
   size_t live_count() const { return rows() - deleted_count(); }
   bool full() const { return rows() >= capacity_; }
 
@@ -76,7 +78,7 @@ class Segment {
   const PointId& point_id(size_t row) const { return ids_[row]; }
   const nlohmann::json& payload(size_t row) const { return payloads_[row]; }
   bool is_deleted(size_t row) const {
-    return (tomb_[row >> 6].load(std::memory_order_relaxed) >> (row & 63)) & 1u;
+    return (tomb_[row >> 6].load(std::memory_order_acquire) >> (row & 63)) & 1u;
   }
 
   // ---- writer only ----
@@ -133,6 +135,17 @@ class Segment {
   size_t memory_bytes() const;
 
  private:
+  /// search() over the rows [0, n) into the heap *out (unsorted).
+  Status search_rows(const float* query, const SegmentQuery& q, size_t n,
+                     std::vector<SegmentHit>* out) const;
+  /// search_batch() over the rows [0, n) into the heaps outs[0..nq) (unsorted).
+  Status search_batch_rows(const float* queries, size_t nq, const SegmentQuery& q, size_t n,
+                           std::vector<SegmentHit>* outs) const;
+  /// Scans the rows appended since a search took its view [0, n), until the segment stops
+  /// growing. An upsert appends a point's new row before it tombstones the old one: a search
+  /// that saw the tombstone must also see the new row, or the point would vanish from its answer.
+  Status scan_appended(const float* query, const SegmentQuery& q, size_t n,
+                       std::vector<SegmentHit>* heap) const;
   Status exact_scan(const float* query, const SegmentQuery& q, size_t from, size_t to,
                     std::vector<SegmentHit>* heap) const;
   Status index_walk(Index& index, const float* query, const SegmentQuery& q, size_t indexed,

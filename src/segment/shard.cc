@@ -390,15 +390,19 @@ SegmentQuery Shard::segment_query(const ShardQuery& q) const {
   return sq;
 }
 
-void Shard::merge_hits(std::vector<Cand>& cands, const ShardQuery& q, std::vector<ScoredPoint>* out) const {
+size_t Shard::merge_hits(std::vector<Cand>& cands, const ShardQuery& q, std::vector<ScoredPoint>* out) const {
   std::sort(cands.begin(), cands.end(),
             [](const Cand& a, const Cand& b) { return a.distance < b.distance; });
+  size_t dups = 0;
   for (const Cand& c : cands) {
     if (out->size() >= q.k) break;
     const PointId& id = c.seg->point_id(c.row);
     bool dup = false;
     for (const ScoredPoint& s : *out) dup = dup || s.id == id;
-    if (dup) continue;
+    if (dup) {
+      ++dups;
+      continue;
+    }
     ScoredPoint sp;
     sp.id = id;
     sp.distance = c.distance;
@@ -406,6 +410,42 @@ void Shard::merge_hits(std::vector<Cand>& cands, const ShardQuery& q, std::vecto
     if (q.with_vector) sp.vector.assign(c.seg->vector(c.row), c.seg->vector(c.row) + opts_.dim);
     out->push_back(std::move(sp));
   }
+  return dups;
+}
+
+Status Shard::search_set(const SegmentSet& set, const float* query, const ShardQuery& q,
+                         std::vector<ScoredPoint>* out) const {
+  constexpr int kMaxAttempts = 4;  // each catches what a writer did meanwhile; rare
+  SegmentQuery sq = segment_query(q);
+  thread_local std::vector<Cand> cands;
+  thread_local std::vector<SegmentHit> hits;
+  const SegmentSet* view = &set;
+  for (int attempt = 1;; ++attempt) {
+    cands.clear();
+    out->clear();
+    for (const auto& seg : view->segments) {
+      VS_RETURN_IF_ERROR(seg->search(query, sq, &hits));
+      for (const SegmentHit& h : hits) cands.push_back({h.distance, seg.get(), h.row});
+    }
+    const size_t dups = merge_hits(cands, q, out);
+    if (attempt == kMaxAttempts) return Status::ok();
+    // A new segment set published during the search (a sealed growing segment, a compaction)
+    // may hold rows whose old versions this search saw tombstoned: search the new set.
+    const SegmentSet* now = fresh_view();
+    if (now != view) {
+      view = now;
+      continue;
+    }
+    if (out->size() >= q.k || dups == 0) return Status::ok();
+    sq.k += dups;
+    sq.params.ef = std::max(sq.params.ef, sq.k);
+  }
+}
+
+const SegmentSet* Shard::fresh_view() const {
+  // Read after the search's tombstone reads (acquire), which pair with the writer's release of a
+  // tombstone after its publish (see Segment::mark_deleted).
+  return snapshot();
 }
 
 Status Shard::search(std::span<const float> query, const ShardQuery& q,
@@ -422,17 +462,7 @@ Status Shard::search(std::span<const float> query, const ShardQuery& q,
     qp = qbuf.data();
   }
   EpochDomain::Guard guard(epochs_);
-  const SegmentSet* set = snapshot();
-  const SegmentQuery sq = segment_query(q);
-  thread_local std::vector<Cand> cands;
-  thread_local std::vector<SegmentHit> hits;
-  cands.clear();
-  for (const auto& seg : set->segments) {
-    VS_RETURN_IF_ERROR(seg->search(qp, sq, &hits));
-    for (const SegmentHit& h : hits) cands.push_back({h.distance, seg.get(), h.row});
-  }
-  merge_hits(cands, q, out);
-  return Status::ok();
+  return search_set(*snapshot(), qp, q, out);
 }
 
 void Shard::search_batch(std::span<const std::span<const float>> queries, const ShardQuery& q,
@@ -476,7 +506,13 @@ void Shard::search_batch(std::span<const std::span<const float>> queries, const 
       for (const SegmentHit& h : hits[v]) cands[v].push_back({h.distance, seg.get(), h.row});
     }
   }
-  for (size_t v = 0; v < nv; ++v) merge_hits(cands[v], q, &outs[valid[v]]);
+  const SegmentSet* now = fresh_view();
+  for (size_t v = 0; v < nv; ++v) {
+    std::vector<ScoredPoint>& out = outs[valid[v]];
+    if ((merge_hits(cands[v], q, &out) > 0 && out.size() < q.k) || now != set) {
+      statuses[valid[v]] = search_set(*now, qmat.data() + v * dim, q, &out);
+    }
+  }
 }
 
 std::optional<PointRecord> Shard::get(const PointId& id) const {

@@ -258,8 +258,17 @@ class Shard {
   };
   Status check_query(std::span<const float> query, const ShardQuery& q) const;
   SegmentQuery segment_query(const ShardQuery& q) const;
-  /// Sorts `cands` and appends the k best distinct ids to *out.
-  void merge_hits(std::vector<Cand>& cands, const ShardQuery& q, std::vector<ScoredPoint>* out) const;
+  /// Sorts `cands` and appends the k best distinct ids to *out; returns how many hits it skipped
+  /// as a second row of an id already taken.
+  size_t merge_hits(std::vector<Cand>& cands, const ShardQuery& q, std::vector<ScoredPoint>* out) const;
+  /// One prepared query (normalised under cosine) over every segment of `set`, merged into *out.
+  /// An upsert publishes a point's new row before it tombstones the old one, so a search may see
+  /// both and lose a slot of its k to the duplicate: a short answer is searched again, wider.
+  Status search_set(const SegmentSet& set, const float* query, const ShardQuery& q,
+                    std::vector<ScoredPoint>* out) const;
+  /// The segment set published now, read after a search over an older one: a tombstone that
+  /// search saw implies the set published before it (the caller's epoch guard keeps both alive).
+  const SegmentSet* fresh_view() const;
   struct PersistedSegment {
     uint64_t rows_saved = 0;
     std::vector<std::string> row_files;

@@ -161,5 +161,69 @@ TEST(SegmentTest, ScanCoversPartialWordsAndEmptySegments) {
   }
 }
 
+// A real flat index that the indexer "catches up" the moment a search starts walking it: the rows
+// [size(), rows) the segment had not indexed yet are added to it before the walk. This is what the
+// shard's indexer thread does concurrently with a reader, made deterministic.
+class CatchingUpIndex final : public Index {
+ public:
+  explicit CatchingUpIndex(const std::vector<float>* data)
+      : data_(data), inner_(std::move(*FlatIndex::create(kDim, Metric::kL2, 1))) {}
+  void catch_up_to(size_t rows) { catch_up_to_ = rows; }
+  size_t dim() const override { return inner_->dim(); }
+  Metric metric() const override { return inner_->metric(); }
+  size_t size() const override { return inner_->size(); }
+  std::string describe() const override { return "catching up"; }
+  Status add(Id id, std::span<const float> v) override { return inner_->add(id, v); }
+  Status remove(Id id) override { return inner_->remove(id); }
+  bool contains(Id id) const override { return inner_->contains(id); }
+  Status search(std::span<const float> q, size_t k, const SearchParams& params,
+                std::span<Neighbor> out, size_t* found) const override {
+    for (size_t r = inner_->size(); r < catch_up_to_; ++r) {
+      VS_RETURN_IF_ERROR(inner_->add(r, {data_->data() + r * kDim, kDim}));
+    }
+    return inner_->search(q, k, params, out, found);
+  }
+  Status save(const std::string& path) const override { return inner_->save(path); }
+  size_t memory_bytes() const override { return inner_->memory_bytes(); }
+
+ private:
+  const std::vector<float>* data_;
+  std::unique_ptr<FlatIndex> inner_;
+  size_t catch_up_to_ = 0;
+};
+
+// Rows that reach the index while a search walks it are also in the exactly scanned tail the
+// search chose before the walk: they must come back once, and k distinct rows must come back.
+TEST(SegmentTest, RowsIndexedDuringAWalkAreNotReturnedTwice) {
+  constexpr size_t kRows = 200, kIndexed = 128;
+  const auto data = testing::clustered(kRows, kDim, 4, 5);
+  for (bool batch : {false, true}) {
+    SCOPED_TRACE(batch ? "search_batch" : "search");
+    auto owned = std::make_unique<CatchingUpIndex>(&data);
+    CatchingUpIndex* index = owned.get();
+    Segment seg(1, kDim, Metric::kL2, kRows, std::move(owned));
+    for (size_t r = 0; r < kRows; ++r) seg.append(PointId::number(r), data.data() + r * kDim, {});
+    ASSERT_TRUE(seg.index_up_to(kIndexed).is_ok());
+    index->catch_up_to(kRows);
+    SegmentQuery q;
+    q.k = 10;
+    q.params.ef = 64;
+    // Queries at rows of the tail: their nearest rows are the ones indexed during the walk.
+    const float* queries = data.data() + (kRows - 2) * kDim;
+    std::vector<std::vector<SegmentHit>> outs(2);
+    if (batch) {
+      ASSERT_TRUE(seg.search_batch(queries, 2, q, outs.data()).is_ok());
+    } else {
+      for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(seg.search(queries + i * kDim, q, &outs[i]).is_ok());
+    }
+    for (size_t i = 0; i < 2; ++i) {
+      const auto want = exact(seg, queries + i * kDim, q.k, false);
+      ASSERT_EQ(outs[i].size(), want.size());
+      for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(outs[i][j].row, want[j].row) << "rank " << j;
+    }
+    EXPECT_EQ(index->size(), kRows);  // the walk did see the late rows
+  }
+}
+
 }  // namespace
 }  // namespace vecstream

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -155,6 +156,65 @@ TEST(ShardStressTest, ApproximateReadYourWritesWhileIndexing) {
     for (auto& th : threads) th.join();
     ASSERT_EQ(failures.load(), 0) << "round " << round << ": " << first;
   }
+}
+
+// An upsert publishes a point's new row before it tombstones the old one, so a search running
+// beside it can see the point twice. The answer must still be k distinct points: here k is every
+// live point, and a writer rewrites them all over and over.
+TEST(ShardStressTest, RewrittenPointsStillFillKDistinctSlots) {
+  testing::TempDir dir;
+  ShardOptions o;
+  o.dir = dir.path();
+  o.dim = kDim;
+  o.fsync = FsyncPolicy::kNone;
+  auto shard = Shard::open(o);
+  ASSERT_TRUE(shard.is_ok()) << shard.status().to_string();
+  Shard& s = **shard;
+  constexpr uint64_t kPoints = 16;
+  for (uint64_t id = 0; id < kPoints; ++id) {
+    ASSERT_TRUE(s.upsert({PointWrite{PointId::number(id), vec_for(id, 0), nullptr}}).is_ok());
+  }
+  std::atomic<bool> done{false};
+  std::atomic<size_t> searches{0}, short_answers{0}, repeated_ids{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&, r] {
+      std::vector<ScoredPoint> out;
+      std::vector<std::vector<ScoredPoint>> outs(2);
+      std::vector<Status> statuses(2);
+      std::mt19937_64 rng(7 + r);
+      while (!done.load()) {
+        ShardQuery q;
+        q.k = kPoints;
+        q.exact = rng() % 2 == 0;
+        const auto a = vec_for(rng() % kPoints, 0), b = vec_for(rng() % kPoints, 1);
+        const std::vector<std::span<const float>> batch = {a, b};
+        if (!s.search(a, q, &out).is_ok()) ++short_answers;
+        s.search_batch(batch, q, outs, statuses);
+        for (const Status& st : statuses) {
+          if (!st.is_ok()) ++short_answers;
+        }
+        for (const auto* answer : {&out, &outs[0], &outs[1]}) {
+          if (answer->size() != kPoints) ++short_answers;
+          for (size_t i = 0; i < answer->size(); ++i) {
+            for (size_t j = 0; j < i; ++j) repeated_ids += (*answer)[i].id == (*answer)[j].id;
+          }
+        }
+        searches += 3;
+      }
+    });
+  }
+  for (uint64_t v = 1; v <= 2000; ++v) {
+    std::vector<PointWrite> batch;
+    for (uint64_t id = 0; id < kPoints; ++id) batch.push_back({PointId::number(id), vec_for(id, v), nullptr});
+    ASSERT_TRUE(s.upsert(std::move(batch)).is_ok());
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  std::printf("rewrites: %zu searches\n", searches.load());
+  EXPECT_EQ(short_answers.load(), 0u);
+  EXPECT_EQ(repeated_ids.load(), 0u);
+  EXPECT_TRUE(s.close().is_ok());
 }
 
 }  // namespace

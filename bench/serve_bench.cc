@@ -257,12 +257,15 @@ struct LoadResult {
   // CPU time of this process over the point, per answered query: with the gRPC load in its own
   // process, the server's cost alone; REST and in-process rows include their client threads.
   double cpu_us_per_query = NAN;
+  // CPU time of the child processes that ended over the point (the gRPC load process), per
+  // answered query: what the load generator took from the same cores.
+  double load_cpu_us_per_query = NAN;
 };
 
-/// CPU time (user + system) of this process so far, in seconds.
-double process_cpu_seconds() {
+/// CPU time (user + system) of this process so far (or of its children that ended), in seconds.
+double process_cpu_seconds(int who = RUSAGE_SELF) {
   rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
+  ::getrusage(who, &ru);
   auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
@@ -1098,9 +1101,14 @@ int run_serve(ServeOptions opt) {
     for (size_t r = 0; r < opt.runs; ++r) {
       Writer w(upsert, load == "ingesting" ? opt.ingest_rate : 0.0, ds.n);
       w.start();
-      const double cpu0 = process_cpu_seconds();
+      const double cpu0 = process_cpu_seconds(), child0 = process_cpu_seconds(RUSAGE_CHILDREN);
       LoadResult r1 = load_with(n, opt.seconds, 0.0);
-      if (r1.requests > 0) r1.cpu_us_per_query = 1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(r1.requests);
+      if (r1.requests > 0) {
+        const double answered = static_cast<double>(r1.requests);
+        r1.cpu_us_per_query = 1e6 * (process_cpu_seconds() - cpu0) / answered;
+        const double child = process_cpu_seconds(RUSAGE_CHILDREN) - child0;
+        if (child > 0) r1.load_cpu_us_per_query = 1e6 * child / answered;
+      }
       runs.push_back(std::move(r1));
       w.stop();
       rate = w.rate();
@@ -1263,8 +1271,9 @@ int run_serve(ServeOptions opt) {
                 max_clients, rr, verdict(rr >= 0.7));
     if (opt.grpc_load == "process") {  // not a target: what the load's own cores would leave
       std::printf("  (server CPU per query: in-process %.0f µs, %s %.0f µs: %.2fx, the ratio with the "
-                  "load on cores of its own)\n",
-                  ip->r.cpu_us_per_query, tr, g->r.cpu_us_per_query, ip->r.cpu_us_per_query / g->r.cpu_us_per_query);
+                  "load on cores of its own; the load process took %.0f µs per query)\n",
+                  ip->r.cpu_us_per_query, tr, g->r.cpu_us_per_query, ip->r.cpu_us_per_query / g->r.cpu_us_per_query,
+                  g->r.load_cpu_us_per_query);
     }
   }
   if (rest_open) {

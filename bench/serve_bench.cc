@@ -19,8 +19,10 @@
 // Client and server share the machine's cores, as they do in any loopback benchmark; the
 // in-process rows give the ratio that isolates the transports' cost. The gRPC load runs in a
 // process of its own (`vecstream-bench serve-grpc-load`, started per point), as real clients do:
-// inside the server's process it would share gRPC's poller with the server (see GrpcLoad);
-// --grpc-load thread keeps it inside, for comparison.
+// inside the server's process it would share gRPC's poller with the server; --grpc-load thread
+// keeps it inside, for comparison. It is a lean client of gRPC's HTTP/2 wire protocol by default
+// (--grpc-client h2), or gRPC's own C++ client (grpcpp), which takes more of the shared cores
+// per query (see grpc_load.h).
 #include "serve_bench.h"
 
 #include <CLI/CLI.hpp>
@@ -52,6 +54,9 @@
 #include "dataset.h"
 #include "embed/grpc_runtime.h"
 #include "ground_truth.h"
+#include "grpc_load.h"
+#include "grpcpp_load.h"
+#include "h2_grpc_load.h"
 #include "report.h"
 #include "segment/catalog.h"
 #include "serve/api_keys.h"
@@ -94,6 +99,7 @@ struct ServeOptions {
   std::string cache_dir = "./.cache/vecstream";
   std::string dir;
   std::string grpc_load = "process";  // or thread: the driver inside this process
+  std::string grpc_client = "h2";     // or grpcpp: gRPC's own C++ client drives the load
   bool quick = false;
 };
 
@@ -257,18 +263,10 @@ struct LoadResult {
   // CPU time of this process over the point, per answered query: with the gRPC load in its own
   // process, the server's cost alone; REST and in-process rows include their client threads.
   double cpu_us_per_query = NAN;
-  // CPU time of the child processes that ended over the point (the gRPC load process), per
-  // answered query: what the load generator took from the same cores.
+  // The gRPC load process's CPU time over its measured window, per answered query: what the
+  // load generator took from the same cores.
   double load_cpu_us_per_query = NAN;
 };
-
-/// CPU time (user + system) of this process so far (or of its children that ended), in seconds.
-double process_cpu_seconds(int who = RUSAGE_SELF) {
-  rusage ru{};
-  ::getrusage(who, &ru);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
 
 struct ThreadTally {
   std::vector<double> latency_ms;
@@ -407,19 +405,6 @@ LoadResult open_loop(const ClientFactory& make, size_t threads_n, double rate, d
   return merge(tallies, std::max(elapsed, seconds), qs.k);
 }
 
-/// What a gRPC load run saw, before scoring: each answer's query, latency and ids (k each), so
-/// that the load process, which has no ground truth, can hand them back to be scored.
-struct GrpcAnswers {
-  size_t k = 0;
-  std::vector<uint32_t> q;
-  std::vector<double> latency_ms;
-  std::vector<uint8_t> cached;
-  std::vector<uint64_t> ids;
-  size_t errors = 0;
-  std::string first_error;
-  double seconds = 0.0;  // what QPS is counted over
-};
-
 LoadResult score_answers(const GrpcAnswers& a, const GroundTruth& gt) {
   ThreadTally t;
   t.latency_ms = a.latency_ms;
@@ -431,268 +416,10 @@ LoadResult score_answers(const GrpcAnswers& a, const GroundTruth& gt) {
     t.cached += a.cached[i];
   }
   std::vector<ThreadTally> one{std::move(t)};
-  return merge(one, a.seconds, a.k);
+  LoadResult r = merge(one, a.seconds, a.k);
+  if (!a.q.empty()) r.load_cpu_us_per_query = 1e6 * a.process_cpu_seconds / static_cast<double>(a.q.size());
+  return r;
 }
-
-/// gRPC load from one driver thread over `slots` connections (each its own channel), through a
-/// completion queue, as gRPC's own benchmark clients drive load: a blocking client thread per
-/// connection would pay a futex wake-up per answer on the very cores the server needs. Each
-/// slot has at most one query in flight: a unary Search call, or a message on the slot's one
-/// SearchStream.
-///   closed loop (rate 0): every slot sends its next query as soon as its answer is in, for
-///     `seconds`; latency from the send.
-///   open loop: query j is due at start + j / rate; it goes to a free slot, or waits in order
-///     for one; latency from the due time (a slow answer delays nobody's clock).
-class GrpcLoad {
- public:
-  using Requests = google::protobuf::RepeatedPtrField<pb::SearchRequest>;
-  GrpcLoad(int port, bool stream, size_t slots, const Requests& reqs)
-      : stream_(stream), reqs_(reqs), nq_(static_cast<size_t>(reqs.size())),
-        k_(reqs.empty() || reqs[0].k() == 0 ? 10 : reqs[0].k()), slots_(slots) {
-    prepare_grpc_runtime();
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per slot
-    args.SetMaxReceiveMessageSize(64 << 20);
-    for (Slot& sl : slots_) {
-      sl.stub = pb::Vecstream::NewStub(grpc::CreateCustomChannel(
-          "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
-    }
-  }
-
-  GrpcAnswers run(double seconds, double rate) {
-    GrpcAnswers out;
-    out.k = k_;
-    // Open every stream and send one query per slot before the clock starts (connections up,
-    // first-call costs paid), as the threaded clients do.
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      if (stream_) {
-        slots_[i].rw = slots_[i].stub->AsyncSearchStream(&slots_[i].stream_ctx, &cq_, tag(i, kStarted));
-        ++slots_[i].pending;
-      } else {
-        send(i, i % nq_, Clock::now());
-      }
-    }
-    if (stream_) {
-      for (size_t i = 0; i < slots_.size(); ++i) drain_one(nullptr, Clock::time_point::max());
-      for (size_t i = 0; i < slots_.size(); ++i) send(i, i % nq_, Clock::now());
-    }
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      while (slots_[i].busy) drain_one(nullptr, Clock::time_point::max());
-    }
-    if (!warm_error_.empty()) {
-      out.first_error = warm_error_;
-      out.errors = 1;
-    }
-
-    const Clock::time_point start = Clock::now();
-    const Clock::time_point deadline = start + to_duration(seconds);
-    const size_t total = rate > 0 ? static_cast<size_t>(rate * seconds) : 0;
-    size_t next = 0;  // open loop: the next query to send
-    auto due = [&](size_t j) { return start + to_duration(static_cast<double>(j) / rate); };
-    std::vector<size_t> free_slots;
-    for (size_t i = slots_.size(); i-- > 0;) free_slots.push_back(i);
-    // Closed loop: slot i walks the queries from i * nq / slots on, as the threaded clients do.
-    std::vector<size_t> cursor(slots_.size());
-    for (size_t i = 0; i < slots_.size(); ++i) cursor[i] = i * nq_ / slots_.size();
-    auto next_of = [&](size_t i) { return cursor[i]++ % nq_; };
-    if (rate <= 0) {  // every slot starts at once
-      while (!free_slots.empty()) {
-        const size_t i = free_slots.back();
-        free_slots.pop_back();
-        send(i, next_of(i), Clock::now());
-      }
-    }
-    for (;;) {
-      const Clock::time_point now = Clock::now();
-      if (rate > 0) {
-        while (next < total && !free_slots.empty() && due(next) <= now) {
-          const size_t i = free_slots.back();
-          free_slots.pop_back();
-          send(i, next % nq_, due(next));
-          ++next;
-        }
-        if (next >= total && free_slots.size() == slots_.size()) break;
-      } else if (free_slots.size() == slots_.size()) {
-        break;  // past the deadline and everything answered
-      }
-      Clock::time_point wake = Clock::now() + std::chrono::seconds(1);
-      if (rate > 0 && next < total && !free_slots.empty()) wake = due(next);
-      size_t done = kNone;
-      const bool got = drain_one(&out, rate > 0 ? Clock::time_point::max() : deadline,
-                                 wake, &done);
-      if (!got || done == kNone) continue;
-      if (rate <= 0 && Clock::now() < deadline) {
-        send(done, next_of(done), Clock::now());
-      } else {
-        free_slots.push_back(done);
-      }
-    }
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    close();
-    out.seconds = rate > 0 ? std::max(elapsed, seconds) : seconds;
-    return out;
-  }
-
-  ~GrpcLoad() { close(); }
-
- private:
-  enum Op : uintptr_t { kStarted = 0, kWritten = 1, kRead = 2, kFinished = 3 };
-  static constexpr size_t kNone = ~size_t{0};
-  struct Slot {
-    std::unique_ptr<pb::Vecstream::Stub> stub;
-    // unary
-    std::unique_ptr<grpc::ClientContext> ctx;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<pb::SearchResponse>> call;
-    pb::SearchResponse resp;
-    grpc::Status status;
-    // stream
-    grpc::ClientContext stream_ctx;
-    std::unique_ptr<grpc::ClientAsyncReaderWriter<pb::SearchRequest, pb::SearchStreamResponse>> rw;
-    pb::SearchStreamResponse stream_resp;
-    bool broken = false;
-    // the query in flight
-    bool busy = false;
-    int pending = 0;  // completions still to come for it
-    size_t q = 0;
-    Clock::time_point from;
-  };
-
-  static Clock::duration to_duration(double s) {
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-  }
-  static void* tag(size_t slot, Op op) { return reinterpret_cast<void*>((slot << 2) | op); }
-
-  void send(size_t i, size_t q, Clock::time_point from) {
-    Slot& sl = slots_[i];
-    sl.busy = true;
-    sl.q = q;
-    sl.from = from;
-    if (stream_) {
-      if (sl.broken) {  // counted as an error at once
-        sl.pending = 0;
-        pending_errors_.push_back(i);
-        return;
-      }
-      sl.pending = 2;
-      sl.rw->Write(reqs_[static_cast<int>(q)], tag(i, kWritten));
-      sl.rw->Read(&sl.stream_resp, tag(i, kRead));
-    } else {
-      sl.ctx = std::make_unique<grpc::ClientContext>();
-      sl.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      sl.call = sl.stub->AsyncSearch(sl.ctx.get(), reqs_[static_cast<int>(q)], &cq_);
-      sl.pending = 1;
-      sl.call->Finish(&sl.resp, &sl.status, tag(i, kFinished));
-    }
-  }
-
-  /// Waits (until `wake`) for one completion; when it completes a query, books it into `out`
-  /// (unless it ended after `deadline`) and sets *done to its slot. False on timeout.
-  bool drain_one(GrpcAnswers* out,
-                 Clock::time_point deadline, Clock::time_point wake = Clock::time_point::max(),
-                 size_t* done = nullptr) {
-    if (!pending_errors_.empty()) {
-      const size_t i = pending_errors_.back();
-      pending_errors_.pop_back();
-      finish_query(i, false, "gRPC stream: broken", out, deadline);
-      if (done) *done = i;
-      return true;
-    }
-    void* t = nullptr;
-    bool ok = false;
-    const auto sys_wake = wake == Clock::time_point::max()
-                              ? gpr_inf_future(GPR_CLOCK_REALTIME)
-                              : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                             gpr_time_from_micros(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(wake - Clock::now()).count()), GPR_TIMESPAN));
-    const auto st = cq_.AsyncNext(&t, &ok, sys_wake);
-    if (st != grpc::CompletionQueue::GOT_EVENT) return false;
-    const uintptr_t v = reinterpret_cast<uintptr_t>(t);
-    const size_t i = v >> 2;
-    const Op op = static_cast<Op>(v & 3);
-    Slot& sl = slots_[i];
-    if (op == kStarted) {
-      --sl.pending;
-      if (!ok) sl.broken = true;
-      return true;
-    }
-    if (!ok) sl.broken = sl.broken || stream_;
-    if (--sl.pending > 0) return true;
-    std::string error;
-    if (stream_) {
-      if (sl.broken) {
-        error = "gRPC stream: broken";
-      } else if (sl.stream_resp.has_error()) {
-        error = "gRPC stream: " + sl.stream_resp.error().message();
-      }
-    } else if (!sl.status.ok()) {
-      error = "gRPC: " + sl.status.error_message();
-    }
-    finish_query(i, error.empty(), error, out, deadline);
-    if (done) *done = i;
-    return true;
-  }
-
-  void finish_query(size_t i, bool ok, const std::string& error, GrpcAnswers* out,
-                    Clock::time_point deadline) {
-    Slot& sl = slots_[i];
-    sl.busy = false;
-    const Clock::time_point end = Clock::now();
-    if (!out) {  // warm-up
-      if (!ok && warm_error_.empty()) warm_error_ = error;
-      return;
-    }
-    if (end > deadline) return;
-    if (!ok) {
-      if (out->first_error.empty()) out->first_error = error;
-      ++out->errors;
-      return;
-    }
-    const pb::SearchResponse& r = stream_ ? sl.stream_resp.result() : sl.resp;
-    for (size_t j = 0; j < k_; ++j) {
-      out->ids.push_back(j < static_cast<size_t>(r.points_size()) ? r.points(static_cast<int>(j)).id().num()
-                                                                  : kNoPoint);
-    }
-    out->q.push_back(static_cast<uint32_t>(sl.q));
-    out->latency_ms.push_back(std::chrono::duration<double, std::milli>(end - sl.from).count());
-    out->cached.push_back(r.cached() ? 1 : 0);
-  }
-
-  /// Half-closes every stream, waits for their ends, and drains the queue.
-  void close() {
-    if (closed_) return;
-    closed_ = true;
-    if (stream_) {
-      size_t waiting = 0;
-      for (size_t i = 0; i < slots_.size(); ++i) {
-        Slot& sl = slots_[i];
-        if (!sl.rw) continue;
-        if (sl.broken) {
-          sl.stream_ctx.TryCancel();
-          continue;
-        }
-        sl.rw->WritesDone(tag(i, kWritten));
-        sl.rw->Finish(&sl.status, tag(i, kFinished));
-        waiting += 2;
-      }
-      void* t = nullptr;
-      bool ok = false;
-      while (waiting > 0 && cq_.Next(&t, &ok)) --waiting;
-    }
-    cq_.Shutdown();
-    void* t = nullptr;
-    bool ok = false;
-    while (cq_.Next(&t, &ok)) {
-    }
-  }
-
-  const bool stream_;
-  const Requests& reqs_;
-  const size_t nq_, k_;
-  std::vector<Slot> slots_;
-  grpc::CompletionQueue cq_;
-  std::vector<size_t> pending_errors_;
-  std::string warm_error_;
-  bool closed_ = false;
-};
 
 // ---- the gRPC load in a process of its own
 //
@@ -704,7 +431,7 @@ class GrpcLoad {
 // a child process (`vecstream-bench serve-grpc-load`) on the same cores; it reads the queries from
 // a file and writes back what it saw (GrpcAnswers), which this process scores.
 
-constexpr char kAnswersMagic[8] = {'V', 'S', 'G', 'A', 'N', 'S', '0', '1'};
+constexpr char kAnswersMagic[8] = {'V', 'S', 'G', 'A', 'N', 'S', '0', '2'};
 
 template <typename T>
 void put(std::ofstream& out, const T& v) {
@@ -731,6 +458,7 @@ Status write_answers(const std::string& path, const GrpcAnswers& a) {
   put(out, static_cast<uint64_t>(a.q.size()));
   put(out, static_cast<uint64_t>(a.errors));
   put(out, a.seconds);
+  put(out, a.process_cpu_seconds);
   put(out, static_cast<uint64_t>(a.first_error.size()));
   out.write(a.first_error.data(), static_cast<std::streamsize>(a.first_error.size()));
   put_all(out, a.q);
@@ -750,7 +478,7 @@ Result<GrpcAnswers> read_answers(const std::string& path) {
   GrpcAnswers a;
   const bool head = in.read(magic, sizeof magic) && std::memcmp(magic, kAnswersMagic, sizeof magic) == 0 &&
                     get(in, &k) && get(in, &n) && get(in, &errors) && get(in, &a.seconds) &&
-                    get(in, &error_len);
+                    get(in, &a.process_cpu_seconds) && get(in, &error_len);
   if (!head || k == 0 || k > 1000 || n > (uint64_t{1} << 32) || error_len > (1u << 20)) {
     return Status::corruption(path + ": not an answers file of serve-grpc-load");
   }
@@ -764,7 +492,16 @@ Result<GrpcAnswers> read_answers(const std::string& path) {
   return a;
 }
 
+/// A gRPC load run from the generator named `client` (h2 or grpcpp; see grpc_load.h).
+GrpcAnswers run_grpc_client(const std::string& client, int port, bool stream, size_t slots,
+                            const google::protobuf::RepeatedPtrField<pb::SearchRequest>& reqs,
+                            double seconds, double rate) {
+  if (client == "grpcpp") return GrpcppLoad(port, stream, slots, reqs).run(seconds, rate);
+  return H2GrpcLoad(port, stream, slots, reqs).run(seconds, rate);
+}
+
 struct GrpcLoadOptions {
+  std::string client = "h2";
   int port = 0;
   bool stream = false;
   size_t slots = 1;
@@ -779,7 +516,7 @@ int run_grpc_load(const GrpcLoadOptions& o) {
   if (!in || !batch.ParseFromIstream(&in) || batch.queries().empty()) {
     return fail(Status::invalid_argument("serve-grpc-load: cannot read queries from " + o.queries));
   }
-  const GrpcAnswers a = GrpcLoad(o.port, o.stream, o.slots, batch.queries()).run(o.seconds, o.rate);
+  const GrpcAnswers a = run_grpc_client(o.client, o.port, o.stream, o.slots, batch.queries(), o.seconds, o.rate);
   const Status s = write_answers(o.answers, a);
   return s.is_ok() ? 0 : fail(s);
 }
@@ -792,8 +529,8 @@ Status write_queries(const std::string& path, const Queries& qs) {
 
 /// The parent's side: runs the load in a child process and scores what it saw. A child that
 /// fails is one error row, with the last line of its log.
-LoadResult grpc_load_process(const std::string& dir, const std::string& queries_file, int port,
-                             bool stream, size_t slots, double seconds, double rate,
+LoadResult grpc_load_process(const std::string& client, const std::string& dir,
+                             const std::string& queries_file, int port, bool stream, size_t slots, double seconds, double rate,
                              const GroundTruth& gt) {
   auto failed = [](std::string why) {
     LoadResult r;
@@ -803,7 +540,7 @@ LoadResult grpc_load_process(const std::string& dir, const std::string& queries_
   };
   const std::string answers = dir + "/grpc-load.answers", log = dir + "/grpc-load.log";
   std::remove(answers.c_str());
-  std::vector<std::string> args{"serve-grpc-load", "--port", std::to_string(port), "--slots",
+  std::vector<std::string> args{"serve-grpc-load", "--client", client, "--port", std::to_string(port), "--slots",
                                 std::to_string(slots), "--seconds", fmt("%.9g", seconds), "--rate",
                                 fmt("%.9g", rate), "--queries", queries_file, "--answers", answers};
   if (stream) args.emplace_back("--stream");
@@ -1101,14 +838,10 @@ int run_serve(ServeOptions opt) {
     for (size_t r = 0; r < opt.runs; ++r) {
       Writer w(upsert, load == "ingesting" ? opt.ingest_rate : 0.0, ds.n);
       w.start();
-      const double cpu0 = process_cpu_seconds(), child0 = process_cpu_seconds(RUSAGE_CHILDREN);
+      const double cpu0 = process_cpu_seconds();
       LoadResult r1 = load_with(n, opt.seconds, 0.0);
-      if (r1.requests > 0) {
-        const double answered = static_cast<double>(r1.requests);
-        r1.cpu_us_per_query = 1e6 * (process_cpu_seconds() - cpu0) / answered;
-        const double child = process_cpu_seconds(RUSAGE_CHILDREN) - child0;
-        if (child > 0) r1.load_cpu_us_per_query = 1e6 * child / answered;
-      }
+      if (r1.requests > 0) r1.cpu_us_per_query = 1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(r1.requests);
+      if (opt.grpc_load != "process") r1.load_cpu_us_per_query = NAN;  // the driver shares this process
       runs.push_back(std::move(r1));
       w.stop();
       rate = w.rate();
@@ -1151,7 +884,7 @@ int run_serve(ServeOptions opt) {
     servers[config] = std::move(*sv);
   }
   // Threaded clients (one thread per connection) for in-process, REST and hnswlib; the gRPC
-  // transports are driven from a completion queue (GrpcLoad).
+  // transports are driven from one thread by a load generator (grpc_load.h).
   auto threaded = [&](ClientFactory make, const Queries& qs) -> LoadRunner {
     return [make = std::move(make), &qs, &gt](size_t n, double seconds, double rate) {
       return rate > 0 ? open_loop(make, n, rate, seconds, qs, *gt) : closed_loop(make, n, seconds, qs, *gt);
@@ -1170,13 +903,15 @@ int run_serve(ServeOptions opt) {
     const int port = sv.grpc->port();
     const bool stream = tr == "grpc-stream";
     if (opt.grpc_load == "thread") {
-      return [port, stream, &qs, &gt](size_t n, double seconds, double rate) {
-        return score_answers(GrpcLoad(port, stream, n, qs.grpc.queries()).run(seconds, rate), *gt);
+      const std::string client = opt.grpc_client;
+      return [client, port, stream, &qs, &gt](size_t n, double seconds, double rate) {
+        return score_answers(run_grpc_client(client, port, stream, n, qs.grpc.queries(), seconds, rate), *gt);
       };
     }
     const std::string& queries_file = config == "cache" ? queries_cache_file : queries_plain_file;
-    return [port, stream, &queries_file, &load_dir, &gt](size_t n, double seconds, double rate) {
-      return grpc_load_process(load_dir->path(), queries_file, port, stream, n, seconds, rate, *gt);
+    const std::string client = opt.grpc_client;
+    return [client, port, stream, &queries_file, &load_dir, &gt](size_t n, double seconds, double rate) {
+      return grpc_load_process(client, load_dir->path(), queries_file, port, stream, n, seconds, rate, *gt);
     };
   };
   auto rows_at = [&](const char* load) {
@@ -1359,6 +1094,11 @@ void add_serve_commands_impl(CLI::App& app) {
                  "(inside the server's process, sharing gRPC's poller with the server)")
       ->check(CLI::IsMember({"process", "thread"}))
       ->capture_default_str();
+  s->add_option("--grpc-client", opt->grpc_client,
+                 "the gRPC load generator: h2 (a lean client of gRPC's HTTP/2 wire protocol, "
+                 "nghttp2) or grpcpp (gRPC's own C++ client, which takes more of the shared cores)")
+      ->check(CLI::IsMember({"h2", "grpcpp"}))
+      ->capture_default_str();
   s->add_flag("--quick", opt->quick, "smoke run: 10k base, 1k queries, 1 s points, 3 s case study");
   s->callback([opt] { throw CLI::RuntimeError(run_serve(*opt)); });
 
@@ -1366,6 +1106,7 @@ void add_serve_commands_impl(CLI::App& app) {
   auto lo = std::make_shared<GrpcLoadOptions>();
   CLI::App* l = app.add_subcommand("serve-grpc-load", "");
   l->group("");
+  l->add_option("--client", lo->client)->check(CLI::IsMember({"h2", "grpcpp"}));
   l->add_option("--port", lo->port)->required();
   l->add_flag("--stream", lo->stream);
   l->add_option("--slots", lo->slots)->required()->check(CLI::Range(size_t{1}, size_t{4096}));

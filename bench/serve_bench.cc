@@ -518,7 +518,10 @@ int run_grpc_load(const GrpcLoadOptions& o) {
   }
   const GrpcAnswers a = run_grpc_client(o.client, o.port, o.stream, o.slots, batch.queries(), o.seconds, o.rate);
   const Status s = write_answers(o.answers, a);
-  return s.is_ok() ? 0 : fail(s);
+  if (!s.is_ok()) return fail(s);
+  std::printf("serve-grpc-load (%s): %zu answers, %zu errors%s%s\n", o.client.c_str(), a.q.size(), a.errors,
+              a.first_error.empty() ? "" : "; first: ", a.first_error.c_str());
+  return 0;
 }
 
 Status write_queries(const std::string& path, const Queries& qs) {

@@ -217,11 +217,23 @@ Status Segment::scan_appended(const float* query, const SegmentQuery& q, size_t 
                               std::vector<SegmentHit>* heap) const {
   // The writer publishes a point's new row before it tombstones the old one (a release RMW that
   // this search's tombstone reads acquire): a tombstone seen implies the row it makes way for.
+  // An unfiltered walk may already have returned some of these rows (the indexer can insert
+  // them while it runs): those are not offered twice.
   constexpr int kMaxRounds = 8;  // each round scans only what the writer appended meanwhile
+  // (A row walked then pushed out of the heap is farther than all it holds: offered again, it
+  // stays out.)
+  const DistanceKernels& kern = kernels();
   for (int round = 0; round < kMaxRounds; ++round) {
     const size_t now = rows();
     if (now <= n) break;
-    VS_RETURN_IF_ERROR(exact_scan(query, q, n, now, heap));
+    for (size_t row = n; row < now; ++row) {
+      if (is_deleted(row) || (q.filter && !q.filter->matches(payloads_[row]))) continue;
+      bool walked = false;
+      for (const SegmentHit& h : *heap) walked = walked || h.row == row;
+      if (walked) continue;
+      heap_offer(heap, q.k, metric_distance(kern, metric_, query, vector(row), dim_),
+                 static_cast<uint32_t>(row));
+    }
     n = now;
   }
   return Status::ok();

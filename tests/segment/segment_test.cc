@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <string>
 #include <utility>
 
 #include "index/flat_index.h"
@@ -161,36 +163,49 @@ TEST(SegmentTest, ScanCoversPartialWordsAndEmptySegments) {
   }
 }
 
-// A real flat index that the indexer "catches up" the moment a search starts walking it: the rows
-// [size(), rows) the segment had not indexed yet are added to it before the walk. This is what the
-// shard's indexer thread does concurrently with a reader, made deterministic.
-class CatchingUpIndex final : public Index {
+// A real flat index that runs a hook the moment a search starts walking it: what the shard's
+// writer and indexer threads do concurrently with a reader, made deterministic.
+class HookedIndex final : public Index {
  public:
-  explicit CatchingUpIndex(const std::vector<float>* data)
-      : data_(data), inner_(std::move(*FlatIndex::create(kDim, Metric::kL2, 1))) {}
-  void catch_up_to(size_t rows) { catch_up_to_ = rows; }
+  HookedIndex() : inner_(std::move(*FlatIndex::create(kDim, Metric::kL2, 1))) {}
+  std::function<void(FlatIndex&)> on_walk;
   size_t dim() const override { return inner_->dim(); }
   Metric metric() const override { return inner_->metric(); }
   size_t size() const override { return inner_->size(); }
-  std::string describe() const override { return "catching up"; }
+  std::string describe() const override { return "hooked"; }
   Status add(Id id, std::span<const float> v) override { return inner_->add(id, v); }
   Status remove(Id id) override { return inner_->remove(id); }
   bool contains(Id id) const override { return inner_->contains(id); }
   Status search(std::span<const float> q, size_t k, const SearchParams& params,
                 std::span<Neighbor> out, size_t* found) const override {
-    for (size_t r = inner_->size(); r < catch_up_to_; ++r) {
-      VS_RETURN_IF_ERROR(inner_->add(r, {data_->data() + r * kDim, kDim}));
-    }
+    if (on_walk) on_walk(*inner_);
     return inner_->search(q, k, params, out, found);
   }
   Status save(const std::string& path) const override { return inner_->save(path); }
   size_t memory_bytes() const override { return inner_->memory_bytes(); }
 
  private:
-  const std::vector<float>* data_;
   std::unique_ptr<FlatIndex> inner_;
-  size_t catch_up_to_ = 0;
 };
+
+// Searches `seg` for two queries (one by one, or as a batch) and checks the answers against an
+// exact scan of every row the segment has by then: no row twice, none missing.
+void expect_exact_after(Segment& seg, const float* queries, bool batch) {
+  SegmentQuery q;
+  q.k = 10;
+  q.params.ef = 64;
+  std::vector<std::vector<SegmentHit>> outs(2);
+  if (batch) {
+    ASSERT_TRUE(seg.search_batch(queries, 2, q, outs.data()).is_ok());
+  } else {
+    for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(seg.search(queries + i * kDim, q, &outs[i]).is_ok());
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    const auto want = exact(seg, queries + i * kDim, q.k, false);
+    ASSERT_EQ(outs[i].size(), want.size());
+    for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(outs[i][j].row, want[j].row) << "rank " << j;
+  }
+}
 
 // Rows that reach the index while a search walks it are also in the exactly scanned tail the
 // search chose before the walk: they must come back once, and k distinct rows must come back.
@@ -199,29 +214,47 @@ TEST(SegmentTest, RowsIndexedDuringAWalkAreNotReturnedTwice) {
   const auto data = testing::clustered(kRows, kDim, 4, 5);
   for (bool batch : {false, true}) {
     SCOPED_TRACE(batch ? "search_batch" : "search");
-    auto owned = std::make_unique<CatchingUpIndex>(&data);
-    CatchingUpIndex* index = owned.get();
+    auto owned = std::make_unique<HookedIndex>();
+    HookedIndex* index = owned.get();
     Segment seg(1, kDim, Metric::kL2, kRows, std::move(owned));
     for (size_t r = 0; r < kRows; ++r) seg.append(PointId::number(r), data.data() + r * kDim, {});
     ASSERT_TRUE(seg.index_up_to(kIndexed).is_ok());
-    index->catch_up_to(kRows);
-    SegmentQuery q;
-    q.k = 10;
-    q.params.ef = 64;
+    index->on_walk = [&](FlatIndex& inner) {  // the indexer catches up with the tail
+      for (size_t r = inner.size(); r < kRows; ++r) ASSERT_TRUE(inner.add(r, {data.data() + r * kDim, kDim}).is_ok());
+    };
     // Queries at rows of the tail: their nearest rows are the ones indexed during the walk.
-    const float* queries = data.data() + (kRows - 2) * kDim;
-    std::vector<std::vector<SegmentHit>> outs(2);
-    if (batch) {
-      ASSERT_TRUE(seg.search_batch(queries, 2, q, outs.data()).is_ok());
-    } else {
-      for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(seg.search(queries + i * kDim, q, &outs[i]).is_ok());
-    }
-    for (size_t i = 0; i < 2; ++i) {
-      const auto want = exact(seg, queries + i * kDim, q.k, false);
-      ASSERT_EQ(outs[i].size(), want.size());
-      for (size_t j = 0; j < want.size(); ++j) EXPECT_EQ(outs[i][j].row, want[j].row) << "rank " << j;
-    }
+    expect_exact_after(seg, data.data() + (kRows - 2) * kDim, batch);
     EXPECT_EQ(index->size(), kRows);  // the walk did see the late rows
+  }
+}
+
+// Rows appended (and indexed) while a search runs are scanned after it, so that an upsert's new
+// row is seen whenever its old row's tombstone is; a row the walk already returned is not
+// returned again.
+TEST(SegmentTest, RowsAppendedDuringASearchAreSeenOnce) {
+  constexpr size_t kRows = 160, kBefore = 100;
+  const auto data = testing::clustered(kRows, kDim, 4, 6);
+  for (bool batch : {false, true}) {
+    for (bool index_them : {false, true}) {
+      SCOPED_TRACE(std::string(batch ? "search_batch" : "search") +
+                   (index_them ? ", appended rows indexed at once" : ", appended rows not indexed"));
+      auto owned = std::make_unique<HookedIndex>();
+      HookedIndex* index = owned.get();
+      Segment seg(1, kDim, Metric::kL2, kRows, std::move(owned));
+      for (size_t r = 0; r < kBefore; ++r) seg.append(PointId::number(r), data.data() + r * kDim, {});
+      ASSERT_TRUE(seg.index_up_to(kBefore).is_ok());
+      index->on_walk = [&](FlatIndex& inner) {  // the writer (and indexer) go on meanwhile
+        if (seg.rows() == kRows) return;
+        for (size_t r = kBefore; r < kRows; ++r) {
+          seg.append(PointId::number(r), data.data() + r * kDim, {});
+          if (index_them) {
+            ASSERT_TRUE(inner.add(r, {data.data() + r * kDim, kDim}).is_ok());
+          }
+        }
+      };
+      expect_exact_after(seg, data.data() + (kRows - 2) * kDim, batch);
+      EXPECT_EQ(seg.rows(), kRows);
+    }
   }
 }
 

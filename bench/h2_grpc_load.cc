@@ -46,6 +46,8 @@ struct H2GrpcLoad::Conn {
   bool broken = false;
   std::string broken_why;
   bool want_out = false;  // registered for EPOLLOUT (the socket refused bytes)
+  std::string unsent;     // serialised frames the socket has not taken yet
+  size_t unsent_pos = 0;
   // The current HTTP/2 stream: a unary call, or the slot's SearchStream.
   int32_t stream_id = -1;
   const std::string* body = nullptr;  // the framed request being sent
@@ -84,14 +86,6 @@ struct H2GrpcLoad::Conn {
 namespace {
 
 using Conn = H2GrpcLoad::Conn;
-
-ssize_t on_send(nghttp2_session*, const uint8_t* data, size_t length, int, void* user) {
-  Conn& c = *static_cast<Conn*>(user);
-  const ssize_t n = ::send(c.fd, data, length, MSG_NOSIGNAL);
-  if (n >= 0) return n;
-  if (errno == EAGAIN || errno == EWOULDBLOCK) return NGHTTP2_ERR_WOULDBLOCK;
-  return NGHTTP2_ERR_CALLBACK_FAILURE;
-}
 
 ssize_t on_read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                      nghttp2_data_source*, void* user) {
@@ -208,7 +202,6 @@ H2GrpcLoad::H2GrpcLoad(int port, bool stream, size_t slots, const Requests& reqs
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   nghttp2_session_callbacks* cb = nullptr;
   nghttp2_session_callbacks_new(&cb);
-  nghttp2_session_callbacks_set_send_callback(cb, on_send);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -313,12 +306,36 @@ void H2GrpcLoad::send(size_t slot, size_t q, LoadClock::time_point from) {
 
 void H2GrpcLoad::flush(Conn& c) {
   if (c.broken || !c.session) return;
-  const int rv = nghttp2_session_send(c.session);
-  if (rv != 0) {
-    c.fail(std::string("send: ") + nghttp2_strerror(rv));
-    return;
+  // Every frame the session has ready, then one send: a query's HEADERS and DATA frames leave
+  // in one segment, which the server reads in one go.
+  for (;;) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(c.session, &data);
+    if (n < 0) {
+      c.fail(std::string("send: ") + nghttp2_strerror(static_cast<int>(n)));
+      return;
+    }
+    if (n == 0) break;
+    c.unsent.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
-  const bool want_out = nghttp2_session_want_write(c.session) != 0;
+  while (c.unsent_pos < c.unsent.size()) {
+    const ssize_t n = ::send(c.fd, c.unsent.data() + c.unsent_pos, c.unsent.size() - c.unsent_pos, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.unsent_pos += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      c.fail(std::string("send: ") + std::strerror(errno));
+      return;
+    }
+  }
+  if (c.unsent_pos == c.unsent.size()) {
+    c.unsent.clear();
+    c.unsent_pos = 0;
+  }
+  const bool want_out = !c.unsent.empty();
   if (want_out != c.want_out) {  // the socket is full: wait for room
     epoll_event ev{};
     ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0u);

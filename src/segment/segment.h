@@ -14,7 +14,11 @@
 //   - The index is built incrementally by the shard's indexer thread while readers search it
 //     (HnswIndex supports that). indexed_rows() is the prefix already inserted: a search takes the
 //     index for rows below it and scans the rest exactly, so a write is visible the moment it is
-//     applied, whether or not the indexer has reached it.
+//     applied, whether or not the indexer has reached it. Rows the indexer inserts during the
+//     walk are kept out of it (they are in the scanned rest).
+//   - An upsert appends the point's new row before it tombstones the old one. A search scans the
+//     rows appended while it ran (scan_appended), so a tombstone it saw never hides a point whose
+//     new row it missed: a point being rewritten is found in its old or its new version.
 #pragma once
 
 #include <atomic>

@@ -26,8 +26,6 @@
 #include "serve_bench.h"
 
 #include <CLI/CLI.hpp>
-#include <sys/resource.h>
-#include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -52,7 +50,6 @@
 #include "core/distance.h"
 #include "core/status.h"
 #include "dataset.h"
-#include "embed/grpc_runtime.h"
 #include "ground_truth.h"
 #include "grpc_load.h"
 #include "grpcpp_load.h"

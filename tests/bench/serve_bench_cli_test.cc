@@ -13,6 +13,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "app/serve_process.h"
 #include "support/temp_dir.h"
@@ -36,6 +37,17 @@ int closed_port() {
   return ntohs(a.sin_port);
 }
 
+// The lines of `text` that match `re` in full: each as its groups (0 = the whole line).
+std::vector<std::vector<std::string>> matching_lines(const std::string& text, const std::regex& re) {
+  std::vector<std::vector<std::string>> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, re)) out.emplace_back(m.begin(), m.end());
+  }
+  return out;
+}
+
 class ServeBenchCliTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ServeBenchCliTest, EveryGrpcRowIsAnsweredExactlyAndWithoutErrors) {
@@ -50,28 +62,18 @@ TEST_P(ServeBenchCliTest, EveryGrpcRowIsAnsweredExactlyAndWithoutErrors) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // The closed-loop table: both transports, idle and while ingesting.
   const std::regex row(R"(^plain +(grpc|grpc-stream) +(idle|ingesting) +2 +([0-9]+) .* ([01]\.[0-9]{4}) +[0-9]+% +[0-9]+ *$)");
-  int rows = 0;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    if (!std::regex_match(line, m, row)) continue;
-    ++rows;
-    EXPECT_GT(std::stoi(m[3]), 0) << line;
-    EXPECT_GE(std::stod(m[4]), 0.99) << line;  // HNSW at ef 64 over 2,000 points: exact
+  const auto rows = matching_lines(r.out, row);
+  EXPECT_EQ(rows.size(), 4u) << r.out;
+  for (const auto& m : rows) {
+    EXPECT_GT(std::stoi(m[3]), 0) << m[0];
+    EXPECT_GE(std::stod(m[4]), 0.99) << m[0];  // HNSW at ef 64 over 2,000 points: exact
   }
-  EXPECT_EQ(rows, 4) << r.out;
   EXPECT_EQ(r.out.find("errors:"), std::string::npos) << r.out;
   // The open loop (the case study's shape) over both transports.
   const std::regex open(R"(case study: (grpc|grpc-stream) open loop .* recall@10 ([01]\.[0-9]{4}), 0 errors .*)");
-  int opens = 0;
-  std::istringstream again(r.out);
-  for (std::string line; std::getline(again, line);) {
-    std::smatch m;
-    if (!std::regex_match(line, m, open)) continue;
-    ++opens;
-    EXPECT_GE(std::stod(m[2]), 0.99) << line;
-  }
-  EXPECT_EQ(opens, 2) << r.out;
+  const auto opens = matching_lines(r.out, open);
+  EXPECT_EQ(opens.size(), 2u) << r.out;
+  for (const auto& m : opens) EXPECT_GE(std::stod(m[2]), 0.99) << m[0];
 }
 
 TEST_P(ServeBenchCliTest, LoadProcessRefusesAQueriesFileThatIsNotOne) {

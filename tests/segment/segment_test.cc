@@ -18,20 +18,24 @@ namespace {
 
 constexpr size_t kDim = 8;
 
-// A real flat index whose search fails: a segment search that succeeds did not walk it.
-class UnwalkableIndex final : public Index {
+// A real flat index that runs a hook the moment a search starts walking it, and fails the walk
+// when the hook does: what the shard's writer and indexer threads do concurrently with a reader,
+// made deterministic; or, with a failing hook, proof that a search which succeeds did not walk.
+class HookedIndex final : public Index {
  public:
-  UnwalkableIndex() : inner_(std::move(*FlatIndex::create(kDim, Metric::kL2, 1))) {}
+  HookedIndex() : inner_(std::move(*FlatIndex::create(kDim, Metric::kL2, 1))) {}
+  std::function<Status(FlatIndex&)> on_walk;
   size_t dim() const override { return inner_->dim(); }
   Metric metric() const override { return inner_->metric(); }
   size_t size() const override { return inner_->size(); }
-  std::string describe() const override { return "unwalkable"; }
+  std::string describe() const override { return "hooked"; }
   Status add(Id id, std::span<const float> v) override { return inner_->add(id, v); }
   Status remove(Id id) override { return inner_->remove(id); }
   bool contains(Id id) const override { return inner_->contains(id); }
-  Status search(std::span<const float>, size_t, const SearchParams&, std::span<Neighbor>,
-                size_t*) const override {
-    return Status::internal("the index was walked");
+  Status search(std::span<const float> q, size_t k, const SearchParams& params,
+                std::span<Neighbor> out, size_t* found) const override {
+    if (on_walk) VS_RETURN_IF_ERROR(on_walk(*inner_));
+    return inner_->search(q, k, params, out, found);
   }
   Status save(const std::string& path) const override { return inner_->save(path); }
   size_t memory_bytes() const override { return inner_->memory_bytes(); }
@@ -41,7 +45,9 @@ class UnwalkableIndex final : public Index {
 };
 
 std::unique_ptr<Segment> filled(size_t rows, size_t dead, const std::vector<float>& data) {
-  auto seg = std::make_unique<Segment>(1, kDim, Metric::kL2, rows, std::make_unique<UnwalkableIndex>());
+  auto unwalkable = std::make_unique<HookedIndex>();
+  unwalkable->on_walk = [](FlatIndex&) { return Status::internal("the index was walked"); };
+  auto seg = std::make_unique<Segment>(1, kDim, Metric::kL2, rows, std::move(unwalkable));
   for (size_t r = 0; r < rows; ++r) {
     seg->append(PointId::number(r), data.data() + r * kDim, {{"even", r % 2 == 0}});
   }
@@ -163,31 +169,6 @@ TEST(SegmentTest, ScanCoversPartialWordsAndEmptySegments) {
   }
 }
 
-// A real flat index that runs a hook the moment a search starts walking it: what the shard's
-// writer and indexer threads do concurrently with a reader, made deterministic.
-class HookedIndex final : public Index {
- public:
-  HookedIndex() : inner_(std::move(*FlatIndex::create(kDim, Metric::kL2, 1))) {}
-  std::function<void(FlatIndex&)> on_walk;
-  size_t dim() const override { return inner_->dim(); }
-  Metric metric() const override { return inner_->metric(); }
-  size_t size() const override { return inner_->size(); }
-  std::string describe() const override { return "hooked"; }
-  Status add(Id id, std::span<const float> v) override { return inner_->add(id, v); }
-  Status remove(Id id) override { return inner_->remove(id); }
-  bool contains(Id id) const override { return inner_->contains(id); }
-  Status search(std::span<const float> q, size_t k, const SearchParams& params,
-                std::span<Neighbor> out, size_t* found) const override {
-    if (on_walk) on_walk(*inner_);
-    return inner_->search(q, k, params, out, found);
-  }
-  Status save(const std::string& path) const override { return inner_->save(path); }
-  size_t memory_bytes() const override { return inner_->memory_bytes(); }
-
- private:
-  std::unique_ptr<FlatIndex> inner_;
-};
-
 // Searches `seg` for two queries (one by one, or as a batch) and checks the answers against an
 // exact scan of every row the segment has by then: no row twice, none missing.
 void expect_exact_after(Segment& seg, const float* queries, bool batch) {
@@ -220,7 +201,8 @@ TEST(SegmentTest, RowsIndexedDuringAWalkAreNotReturnedTwice) {
     for (size_t r = 0; r < kRows; ++r) seg.append(PointId::number(r), data.data() + r * kDim, {});
     ASSERT_TRUE(seg.index_up_to(kIndexed).is_ok());
     index->on_walk = [&](FlatIndex& inner) {  // the indexer catches up with the tail
-      for (size_t r = inner.size(); r < kRows; ++r) ASSERT_TRUE(inner.add(r, {data.data() + r * kDim, kDim}).is_ok());
+      for (size_t r = inner.size(); r < kRows; ++r) VS_RETURN_IF_ERROR(inner.add(r, {data.data() + r * kDim, kDim}));
+      return Status::ok();
     };
     // Queries at rows of the tail: their nearest rows are the ones indexed during the walk.
     expect_exact_after(seg, data.data() + (kRows - 2) * kDim, batch);
@@ -244,13 +226,12 @@ TEST(SegmentTest, RowsAppendedDuringASearchAreSeenOnce) {
       for (size_t r = 0; r < kBefore; ++r) seg.append(PointId::number(r), data.data() + r * kDim, {});
       ASSERT_TRUE(seg.index_up_to(kBefore).is_ok());
       index->on_walk = [&](FlatIndex& inner) {  // the writer (and indexer) go on meanwhile
-        if (seg.rows() == kRows) return;
+        if (seg.rows() == kRows) return Status::ok();
         for (size_t r = kBefore; r < kRows; ++r) {
           seg.append(PointId::number(r), data.data() + r * kDim, {});
-          if (index_them) {
-            ASSERT_TRUE(inner.add(r, {data.data() + r * kDim, kDim}).is_ok());
-          }
+          if (index_them) VS_RETURN_IF_ERROR(inner.add(r, {data.data() + r * kDim, kDim}));
         }
+        return Status::ok();
       };
       expect_exact_after(seg, data.data() + (kRows - 2) * kDim, batch);
       EXPECT_EQ(seg.rows(), kRows);
